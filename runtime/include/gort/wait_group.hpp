@@ -1,0 +1,29 @@
+// gort/wait_group.hpp: Go's sync.WaitGroup for fibers.
+//
+// wait() parks the calling fiber (never its thread) until the counter drops
+// to zero. As in Go: add() with a positive delta must happen before the
+// fibers it counts can call done(); a negative counter is a panic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace gort {
+
+class WaitGroup {
+ public:
+  WaitGroup() = default;
+  WaitGroup(const WaitGroup&) = delete;
+  WaitGroup& operator=(const WaitGroup&) = delete;
+
+  void add(std::int64_t delta);
+  void done() { add(-1); }
+  void wait();
+
+ private:
+  std::atomic<std::int64_t> count_{0};
+  std::atomic<std::uint32_t> lock_{0};  // spinlock guarding waiters_
+  void* waiters_ = nullptr;             // parked fibers (runtime Gs), a LIFO
+};
+
+}  // namespace gort

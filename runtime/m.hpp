@@ -1,0 +1,58 @@
+// m.hpp: M, an OS thread that runs fibers (Go's m, runtime2.go).
+//
+// An M runs Gs only while it holds a P. Its own stack is g0: the scheduler
+// runs there (schedule(), findrunnable(), timers), and every switch goes
+// G -> g0 -> G', as in Go's mcall/gogo. A G that stops running (park, yield,
+// exit) leaves a note on its M of what g0 must do once the G is off its
+// stack (`after`): that is what makes park race-free (proc.cpp).
+//
+// Ms are made on demand (startm, when a P is idle and work appears and no M
+// is idle) and are kept: an M with nothing to do sleeps on its note.
+#pragma once
+
+#include "context.hpp"
+#include "note.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+namespace gort::rt {
+
+struct G;
+struct P;
+
+struct M {
+  std::int64_t id = 0;
+  Context g0;          // the thread's own stack: the scheduler runs here
+  G* curg = nullptr;   // the G running on this M, null while on g0
+  P* p = nullptr;      // the P this M holds, null while idle
+  bool spinning = false;  // looking for work; counted in sched.nmspinning
+  std::uint64_t rand = 0; // fastrand state (steal order)
+
+  // Set by a G right before it switches to g0; run by g0 right after.
+  void (*after)(G* gp, void* arg) = nullptr;
+  void* after_arg = nullptr;
+
+  // Idle sleep: the M sleeps on `park`; startm hands it a P in `nextp` and
+  // wakes it. nextp and the idle-list membership are guarded by sched.mu.
+  Note park;
+  P* nextp = nullptr;
+  bool idle = false;
+
+  std::thread thread;
+  std::atomic<bool> stopped{false};
+};
+
+// newm starts a new M (OS thread) that will run with pp, spinning or not.
+void newm(P* pp, bool spinning);
+
+// getm/getg: the M running the caller's thread, and its current G (null on
+// g0 or on a thread the runtime does not own). Never inlined, never cached by
+// the compiler across a switch: a fiber that parks may resume on another
+// thread, where the thread_local is another variable (tls.cpp).
+M* getm();
+G* getg();
+void setm(M* m);
+
+}  // namespace gort::rt

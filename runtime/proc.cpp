@@ -1,0 +1,328 @@
+// proc.cpp: the life of a G (Go's proc.go: newproc, goexit, gopark, goready,
+// Gosched), from gort::go to the switch that starts the fiber and back.
+//
+// The path from `gort::go(f)` to the line that switches stacks:
+//   go()             <gort/go.hpp>  builds the closure on the new stack
+//   newproc_begin    here           gnew(): a G and stack from a free list
+//   newproc_commit   here           ctx_make() + runqput() + wakep()
+//   schedule_loop    schedule.cpp   some M's g0 takes the G off a run queue
+//   execute          here           ctx_switch(&m->g0, &gp->ctx)
+//   switch_to        context_boost.cpp   jump_fcontext: now on the G's stack
+//   fiber_main       here           runs the closure, then goexit
+//
+// Park protocol. A G never puts itself on a wait queue and then switches
+// away in two steps another thread could interleave with: it locks the wait
+// queue, enqueues itself, and calls gopark(commit, ...), which switches to g0;
+// only there, when nothing runs on the G's stack any more, does commit()
+// release the lock. Whoever readies the G must take that lock first, so it
+// can never resume a G that is still on its way out (Go's park_m + unlockf).
+#include <gort/fiber.hpp>
+#include <gort/go.hpp>
+
+#include "panic.hpp"
+#include "sched.hpp"
+
+#include <cassert>
+#include <stdexcept>
+#include <string>
+
+namespace gort::rt {
+
+namespace {
+
+std::atomic<std::uint64_t> goid_gen{0};  // fiber ids, handed to Ps in batches
+
+std::uint64_t new_goid(P* pp) {
+  constexpr std::uint64_t kBatch = 16;
+  if (!pp) return goid_gen.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (pp->goid_next == pp->goid_end) {
+    pp->goid_next = goid_gen.fetch_add(kBatch, std::memory_order_relaxed) + 1;
+    pp->goid_end = pp->goid_next + kBatch;
+  }
+  return pp->goid_next++;
+}
+
+// fiber_main is the bottom frame of every fiber.
+void fiber_main(void* arg) {
+  G* gp = static_cast<G*>(arg);
+  try {
+    gp->entry(gp->closure);
+  } catch (...) {
+    fatal_panic(gp->goid, std::current_exception());
+  }
+  // goexit: leave the stack for good; g0 finishes the G in goexit0.
+  M* m = getm();
+  m->after = [](G* gp, void*) {
+    M* m = getm();
+    casgstatus(gp, GStatus::Running, GStatus::Dead);
+    m->p->n_exited.store(m->p->n_exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (gp->is_main) {
+      // main returned: the run is over (run.cpp waits on exit_note).
+      S().exiting.store(true);
+      S().exit_note.wakeup();
+    }
+    stackput(m->p, gp->stack);
+    gp->stack = Stack{};
+    gfput(m->p, gp);
+  };
+  ctx_exit(&gp->ctx, &m->g0);
+}
+
+struct ParkArgs {
+  bool (*commit)(G*, void*);
+  void* arg;
+};
+
+void park_m(G* gp, void* arg) {
+  auto* pa = static_cast<ParkArgs*>(arg);
+  casgstatus(gp, GStatus::Running, GStatus::Waiting);
+  if (!pa->commit(gp, pa->arg)) {
+    casgstatus(gp, GStatus::Waiting, GStatus::Runnable);
+    runqput(getm()->p, gp, true);
+  }
+}
+
+void gosched_m(G* gp, void*) {
+  casgstatus(gp, GStatus::Running, GStatus::Runnable);
+  runqput(getm()->p, gp, false);
+}
+
+void ready_timer(void* arg, std::uint64_t) { ready(static_cast<G*>(arg)); }
+
+}  // namespace
+
+const char* gstatus_name(GStatus s) {
+  switch (s) {
+    case GStatus::Idle: return "idle";
+    case GStatus::Runnable: return "runnable";
+    case GStatus::Running: return "running";
+    case GStatus::Waiting: return "waiting";
+    case GStatus::Dead: return "dead";
+  }
+  return "?";
+}
+
+void casgstatus(G* gp, GStatus from, GStatus to) {
+#ifndef NDEBUG
+  GStatus old = gp->status.exchange(to, std::memory_order_acq_rel);
+  if (old != from) {
+    fatal_error(("casgstatus: fiber " + std::to_string(gp->goid) + " was " + gstatus_name(old) + ", expected " +
+                 gstatus_name(from) + " (-> " + gstatus_name(to) + ")").c_str());
+  }
+#else
+  (void)from;
+  gp->status.store(to, std::memory_order_release);
+#endif
+}
+
+void throw_outside_fiber(const char* what) {
+  throw std::logic_error(std::string(what) + ": not called from a fiber (only code running under gort::run may)");
+}
+
+G* gnew(P* pp) {
+  G* gp = pp ? pp->gfree.pop_front() : nullptr;
+  if (!gp) {
+    std::lock_guard lk(S().mu);
+    // Refill the P's cache from the global list, up to 32 Gs.
+    while (pp && pp->gfree.size < 32 && !S().gfree.empty()) pp->gfree.push_back(S().gfree.pop_front());
+    gp = pp ? pp->gfree.pop_front() : S().gfree.pop_front();
+  }
+  if (!gp) {
+    gp = new G;
+    std::lock_guard lk(S().mu);
+    S().allgs.push_back(gp);
+  }
+  return gp;
+}
+
+void gfput(P* pp, G* gp) {
+  gp->status.store(GStatus::Idle, std::memory_order_relaxed);
+  gp->is_main = false;
+  gp->entry = nullptr;
+  gp->closure = nullptr;
+  gp->ctx.sp = nullptr;
+  if (pp) {
+    pp->gfree.push_back(gp);
+    if (pp->gfree.size < 64) return;
+    std::lock_guard lk(S().mu);
+    while (pp->gfree.size > 32) S().gfree.push_back(pp->gfree.pop_front());
+  } else {
+    std::lock_guard lk(S().mu);
+    S().gfree.push_back(gp);
+  }
+}
+
+Stack stackget(P* pp, std::size_t size) {
+  if (pp && size == S().stack_size && !pp->stackcache.empty()) {
+    Stack s = pp->stackcache.back();
+    pp->stackcache.pop_back();
+    return s;
+  }
+  return stack_alloc(size);
+}
+
+void stackput(P* pp, Stack s) {
+  if (!pp || s.size != S().stack_size) return stack_free(s);
+  pp->stackcache.push_back(s);
+  if (pp->stackcache.size() < 64) return;
+  // Keep the 32 most recently used (hottest); the rest go to the pool.
+  for (std::size_t i = 0; i < 32; i++) stack_free(pp->stackcache[i]);
+  pp->stackcache.erase(pp->stackcache.begin(), pp->stackcache.begin() + 32);
+}
+
+// gostart gives a G that has never run its stack and initial context.
+// Mapping can fail here only in lazy mode (madvise guards, so no VMA limit):
+// then the address space or memory is exhausted, and that is fatal, as in Go.
+void gostart(P* pp, G* gp) {
+  if (!gp->stack) {
+    try {
+      gp->stack = stackget(pp, gp->stack_size);
+    } catch (const std::exception& e) {
+      fatal_error(("cannot start fiber " + std::to_string(gp->goid) + ": " + e.what()).c_str());
+    }
+  }
+  auto lo = reinterpret_cast<std::uintptr_t>(gp->stack.lo);
+  auto top = reinterpret_cast<std::uintptr_t>(gp->stack.hi());
+  if (gp->closure != gp->inline_closure) top = reinterpret_cast<std::uintptr_t>(gp->closure);
+  top &= ~std::uintptr_t(15);
+  ctx_make(&gp->ctx, gp->stack.lo, top - lo, fiber_main, gp);
+}
+
+void execute(M* m, G* gp) {
+  P* pp = m->p;
+  if (!gp->ctx.sp) gostart(pp, gp);
+  casgstatus(gp, GStatus::Runnable, GStatus::Running);
+  gp->m = m;
+  m->curg = gp;
+  pp->n_switches.store(pp->n_switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+
+  ctx_switch(&m->g0, &gp->ctx);  // run gp until it switches back to g0
+
+  // Back on g0: gp stopped running and left us what to do with it.
+  m->curg = nullptr;
+  gp->m = nullptr;
+  auto after = m->after;
+  m->after = nullptr;
+  after(gp, m->after_arg);
+}
+
+void mcall(void (*fn)(G*, void*), void* arg) {
+  M* m = getm();
+  G* gp = m->curg;
+  m->after = fn;
+  m->after_arg = arg;
+  ctx_switch(&gp->ctx, &m->g0);
+  // Resumed: maybe on another M. Read getm() again if needed.
+}
+
+void gopark(bool (*commit)(G*, void*), void* arg, const char* reason) {
+  G* gp = getg();
+  if (!gp) throw_outside_fiber("gort: park");
+  gp->waitreason = reason;
+  ParkArgs pa{commit, arg};  // lives on gp's stack; read by g0 before gp can resume
+  mcall(park_m, &pa);
+  gp->waitreason = nullptr;
+}
+
+void ready(G* gp) {
+  casgstatus(gp, GStatus::Waiting, GStatus::Runnable);
+  M* m = getm();
+  if (m && m->p) {
+    runqput(m->p, gp, true);
+  } else {
+    globrunqput(gp);  // from a thread without a P
+  }
+  wakep();
+}
+
+}  // namespace gort::rt
+
+namespace gort {
+
+using namespace gort::rt;
+
+detail::Spawn detail::newproc_begin(std::size_t stack_size, std::size_t closure_size, std::size_t closure_align) {
+  if (!sched.load(std::memory_order_acquire)) throw std::logic_error("gort::go: called outside gort::run");
+  M* m = getm();
+  P* pp = m ? m->p : nullptr;
+  std::size_t size = stack_size ? stack_round(stack_size) : S().stack_size;
+  G* gp = gnew(pp);
+  gp->stack_size = size;
+  if (closure_size <= kInlineClosure && closure_align <= 16 && stack_lazy_ok()) {
+    gp->closure = gp->inline_closure;
+    return Spawn{gp, gp->closure};
+  }
+  // Bind the stack now: for a closure too large for the G (it goes at the
+  // top of the stack), or where mapping a stack may fail (stack.hpp).
+  if (closure_size > size / 4) {
+    gfput(pp, gp);
+    throw std::length_error("gort::go: the function and its arguments take more than a quarter of the fiber's stack");
+  }
+  try {
+    gp->stack = stackget(pp, size);
+  } catch (...) {
+    gfput(pp, gp);
+    throw;
+  }
+  if (closure_size <= kInlineClosure && closure_align <= 16) {
+    gp->closure = gp->inline_closure;
+  } else {
+    auto top = reinterpret_cast<std::uintptr_t>(gp->stack.hi());
+    gp->closure = reinterpret_cast<void*>((top - closure_size) & ~(std::uintptr_t(closure_align) - 1));
+  }
+  return Spawn{gp, gp->closure};
+}
+
+void detail::newproc_abort(Spawn s) {
+  M* m = getm();
+  P* pp = m ? m->p : nullptr;
+  G* gp = static_cast<G*>(s.g);
+  if (gp->stack) stackput(pp, gp->stack);
+  gp->stack = Stack{};
+  gfput(pp, gp);
+}
+
+void detail::newproc_commit(Spawn s, void (*entry)(void*)) {
+  G* gp = static_cast<G*>(s.g);
+  M* m = getm();
+  P* pp = m ? m->p : nullptr;
+  gp->entry = entry;
+  gp->goid = new_goid(pp);
+  casgstatus(gp, GStatus::Idle, GStatus::Runnable);
+  if (pp) {
+    pp->n_spawned.store(pp->n_spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    runqput(pp, gp, true);  // as Go: the new G runs next on this P
+  } else {
+    S().n_spawned_nop.fetch_add(1, std::memory_order_relaxed);
+    globrunqput(gp);
+  }
+  wakep();
+}
+
+void yield() {
+  if (!getg()) throw_outside_fiber("gort::yield");
+  mcall(gosched_m, nullptr);
+}
+
+void sleep_until(std::chrono::steady_clock::time_point t) {
+  G* gp = getg();
+  if (!gp) throw_outside_fiber("gort::sleep_until");
+  std::int64_t when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  if (when <= nanotime()) return;
+  gp->timer.when = when;
+  gp->timer.f = ready_timer;
+  gp->timer.arg = gp;
+  gopark(
+      [](G* gp, void*) {
+        addtimer(&gp->timer);
+        return true;
+      },
+      nullptr, "sleep");
+}
+
+std::uint64_t fiber_id() {
+  G* gp = getg();
+  return gp ? gp->goid : 0;
+}
+
+}  // namespace gort

@@ -1,0 +1,144 @@
+// run.cpp: gort::run: set the runtime up, run main as the first fiber, and
+// take it down again when main returns.
+//
+// The thread that calls run() does not become an M: it creates the Ps,
+// queues the main G, starts one M and sleeps on sched.exit_note until main
+// returns (a later issue gives it sysmon's duties). Then it stops the Ms:
+// idle ones at once; one busy in a fiber at its next switch. Fibers still
+// alive are abandoned, as in Go: their stacks stay mapped (and are shown to
+// LeakSanitizer as roots, so what they hold is not reported as a leak at
+// exit); everything else is freed, so that run() can be called again.
+#include <gort/run.hpp>
+
+#include "panic.hpp"
+#include "procs.hpp"
+#include "sched.hpp"
+
+#include <numeric>
+#include <thread>
+#include <stdexcept>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GORT_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GORT_LSAN 1
+#endif
+#endif
+#if GORT_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
+namespace gort::rt {
+
+std::atomic<Sched*> sched{nullptr};
+
+namespace {
+
+// kStopGrace: how long run() waits for an M busy in an abandoned fiber to
+// reach a switch before leaving it behind. Picked by judgement: long enough
+// for any fiber that yields, short enough not to be a hang.
+constexpr std::int64_t kStopGraceNs = 250'000'000;
+
+// main_fiber runs gort::run's main; its closure is a pointer to it.
+void main_fiber(void* arg) {
+  auto* main = *static_cast<std::function<int()>**>(arg);
+  S().exit_code = (*main)();
+}
+
+// teardown frees the run's state once every M has stopped.
+void teardown(Sched* s) {
+  for (M* m : s->allm) {
+    m->thread.join();
+    delete m;
+  }
+  for (G* gp : s->allgs) {
+    GStatus st = gp->status.load();
+    if (st == GStatus::Idle || st == GStatus::Dead) {
+      ctx_release(&gp->ctx);
+      delete gp;
+    } else if (gp->stack) {
+#if GORT_LSAN
+      __lsan_register_root_region(gp->stack.lo, gp->stack.size);
+#endif
+      // abandoned: the G and its stack stay, unreachable, for the process' life
+    }
+  }
+  for (P* pp : s->allp) {
+    for (Stack st : pp->stackcache) stack_free(st);
+    delete pp;
+  }
+  delete s;
+}
+
+}  // namespace
+
+}  // namespace gort::rt
+
+namespace gort {
+
+using namespace gort::rt;
+
+int detail::run_main(const Config& cfg, std::function<int()> main) {
+  Sched* expected = nullptr;
+  auto* s = new Sched;
+  if (!sched.compare_exchange_strong(expected, s)) {
+    delete s;
+    throw std::logic_error("gort::run: the runtime is already running (run cannot be nested)");
+  }
+  s->procs = cfg.procs > 0 ? cfg.procs : default_procs();
+  s->stack_size = stack_round(cfg.stack_size ? cfg.stack_size : default_stack_size());
+  for (std::uint32_t i = 1; i <= static_cast<std::uint32_t>(s->procs); i++)
+    if (std::gcd(i, static_cast<std::uint32_t>(s->procs)) == 1) s->coprimes.push_back(i);
+  for (int i = 0; i < s->procs; i++) {
+    P* pp = new P;
+    pp->id = i;
+    s->allp.push_back(pp);
+  }
+  for (int i = s->procs - 1; i >= 0; i--) pidleput(s->allp[static_cast<std::size_t>(i)]);
+  signals_init();
+  stack_free(stack_alloc(s->stack_size));  // map the first stacks: learns how guards are made
+
+  // The main G, queued globally; the first M picks it up.
+  try {
+    Spawn sp = newproc_begin(0, sizeof(void*), alignof(void*));
+    static_cast<G*>(sp.g)->is_main = true;
+    *static_cast<std::function<int()>**>(sp.closure) = &main;  // run() outlives the main fiber
+    newproc_commit(sp, main_fiber);
+  } catch (...) {
+    sched.store(nullptr);
+    teardown(s);
+    throw;
+  }
+
+  s->exit_note.sleep();
+
+  // Stop every M: idle ones wake and see `exiting`; busy ones see it at
+  // their next schedule().
+  {
+    std::lock_guard lk(s->mu);
+    for (M* m : s->allm) m->park.wakeup();
+  }
+  std::int64_t deadline = nanotime() + kStopGraceNs;
+  bool all_stopped = false;
+  while (!all_stopped && nanotime() < deadline) {
+    all_stopped = true;
+    std::lock_guard lk(s->mu);
+    for (M* m : s->allm) all_stopped = all_stopped && m->stopped.load(std::memory_order_acquire);
+    if (!all_stopped) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  int code = s->exit_code;
+  if (all_stopped) {
+    sched.store(nullptr);
+    teardown(s);
+  } else {
+    // An M is still inside a fiber that does not yield. It keeps this run's
+    // state (leaked on purpose) and stops at its next switch; the process is
+    // expected to exit, as a Go program does when main returns.
+    std::lock_guard lk(s->mu);
+    for (M* m : s->allm) m->thread.detach();
+  }
+  return code;
+}
+
+}  // namespace gort

@@ -1,0 +1,118 @@
+// sched.hpp: the global scheduler state (Go's schedt, runtime2.go) and the
+// internal calls between the scheduler's files.
+//
+// Glossary (as in Go's proc.go):
+//   G  a fiber: stack + saved context (g.hpp)
+//   M  an OS thread; runs Gs while it holds a P (m.hpp)
+//   P  a logical processor: a local run queue, free Gs, timers (p.hpp)
+//
+// Where each piece lives:
+//   proc.cpp      newproc/goexit, park/ready, yield: the life of a G
+//   schedule.cpp  schedule() and findrunnable(): what an M does on g0
+//   steal.cpp     work stealing between Ps
+//   mstart.cpp    M threads: start, idle sleep (stopm), wake (startm, wakep)
+//   runq.cpp      per-P lock-free run queues; globrunq* below
+//   timers.cpp    per-P timer heaps; the timed wait of the idle M (poller)
+//   run.cpp       gort::run: create Ps and Ms, wait for main, tear down
+//
+// Lock order (a lock may be taken while holding only locks above it):
+//   1. user-visible primitives' internal locks (WaitGroup's SpinLock)
+//   2. P.timers_mu
+//   3. sched.mu
+//   4. stack pool_mu (stack.cpp)
+// No lock is held across a stack switch, except the one a park hands to its
+// commit function, which g0 releases (proc.cpp).
+#pragma once
+
+#include "g.hpp"
+#include "m.hpp"
+#include "note.hpp"
+#include "p.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace gort::rt {
+
+struct Sched {
+  // Fixed for the whole run.
+  std::vector<P*> allp;
+  std::int32_t procs = 0;
+  std::size_t stack_size = 0;  // default fiber stack size
+  std::vector<std::uint32_t> coprimes;  // numbers coprime with procs (steal order)
+
+  std::atomic<std::int32_t> nmspinning{0};  // Ms with m->spinning
+  std::atomic<std::int32_t> npidle{0};      // Ps on pidle (written under mu)
+  std::atomic<std::int32_t> runqsize{0};    // len(runq) (written under mu)
+  std::atomic<bool> exiting{false};         // main returned: Ms stop
+  std::atomic<std::uint64_t> n_spawned_nop{0};  // spawns from threads without a P (and main)
+
+  // The timed wait: the one idle M sleeping until the earliest timer (Go's
+  // netpoll waiter). pollUntil is its wake-up time, 0 if no M waits so.
+  std::atomic<std::int64_t> poll_until{0};
+
+  // --- mu protects everything below ---
+  std::mutex mu;
+  std::vector<M*> midle;  // idle Ms, asleep on their note
+  P* pidle = nullptr;     // idle Ps, linked through P::link
+  GQueue runq;            // the global run queue
+  GQueue gfree;           // dead Gs beyond what Ps keep
+  std::vector<M*> allm;
+  std::vector<G*> allgs;
+  M* poller = nullptr;    // the M in the timed wait, if any
+  std::int64_t mcount = 0;  // Ms made (ids)
+
+  // Exit: the M that ends main stores the status and wakes the supervisor.
+  int exit_code = 0;
+  Note exit_note;
+};
+
+// sched is the current run's state; null when no gort::run is active.
+extern std::atomic<Sched*> sched;
+inline Sched& S() { return *sched.load(std::memory_order_relaxed); }
+
+// --- global run queue (sched.mu) ---
+void globrunqput(G* gp);               // takes sched.mu
+void globrunqputbatch(GQueue* q);      // takes sched.mu
+G* globrunqget(P* pp, std::uint32_t max);  // caller holds sched.mu
+
+// --- idle Ps (caller holds sched.mu) ---
+void pidleput(P* pp);
+P* pidleget();
+
+// --- Ms (mstart.cpp) ---
+void wakep();                        // start a spinning M if a P is idle and none spins
+void startm(P* pp, bool spinning);  // run some M with pp (or an idle P)
+void stopm(M* m, std::int64_t until);  // sleep until handed a P (or `until`, if >= 0)
+void acquirep(M* m, P* pp);
+P* releasep(M* m);
+void mstart(M* m);                  // an M's thread body
+
+// --- scheduling (schedule.cpp, steal.cpp) ---
+void schedule_loop(M* m);  // g0's loop: find a G, run it, handle its exit/park
+G* findrunnable(M* m);     // blocks until a G can run; null when exiting
+G* stealwork(M* m, std::int64_t now);
+void resetspinning(M* m);
+
+// --- the life of a G (proc.cpp) ---
+void execute(M* m, G* gp);  // switch from g0 into gp
+void ready(G* gp);          // Waiting -> Runnable, on the current P (or global)
+void mcall(void (*fn)(G*, void*), void* arg);  // switch to g0, run fn(gp, arg) there
+// gopark parks the current G. commit(gp, arg) runs on g0 once gp is off its
+// stack; typically it releases the lock under which gp was queued. If it
+// returns false gp is made runnable again at once.
+void gopark(bool (*commit)(G*, void*), void* arg, const char* reason);
+G* gnew(P* pp);             // a stackless G, from the free lists or new
+void gfput(P* pp, G* gp);   // a dead, stackless G back to the free lists
+Stack stackget(P* pp, std::size_t size);  // a stack, from pp's cache if it can
+void stackput(P* pp, Stack s);            // a stack back to pp's cache or the pool
+
+// fastrand: a cheap per-M random number (steal order, select later).
+std::uint32_t fastrand(M* m);
+
+// throw_outside_fiber: the clear error for a fiber-only call made elsewhere.
+[[noreturn]] void throw_outside_fiber(const char* what);
+
+}  // namespace gort::rt

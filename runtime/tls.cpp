@@ -1,0 +1,34 @@
+// tls.cpp: the runtime's only thread_local, behind accessors the compiler
+// cannot inline or treat as pure.
+//
+// A fiber may run on thread A, park, and resume on thread B. If the compiler
+// computed the address of a thread_local once in a function and kept it
+// across the park (it may: to C++ a thread never changes under a function),
+// the fiber would go on using thread A's variable on thread B. Reading the
+// thread_local only through these out-of-line functions means each call
+// computes the address afresh on the thread it runs on.
+#include "g.hpp"
+#include "m.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define GORT_OPAQUE __attribute__((noinline, noipa))
+#else
+#define GORT_OPAQUE __attribute__((noinline))
+#endif
+
+namespace gort::rt {
+
+namespace {
+thread_local M* tls_m = nullptr;
+}
+
+GORT_OPAQUE M* getm() { return tls_m; }
+
+GORT_OPAQUE G* getg() {
+  M* m = tls_m;
+  return m ? m->curg : nullptr;
+}
+
+GORT_OPAQUE void setm(M* m) { tls_m = m; }
+
+}  // namespace gort::rt

@@ -1,0 +1,28 @@
+// The outside project's program: a few fibers through the installed headers
+// and library. Prints one line that install_test.sh checks, exits 0 if right.
+#include <gort/gort.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+
+int main() {
+  int status = gort::run([] {
+    gort::WaitGroup wg;
+    std::atomic<int> sum{0};
+    wg.add(100);
+    for (int i = 1; i <= 100; ++i) {
+      gort::go(
+          [&](int n) {
+            gort::sleep_for(std::chrono::milliseconds(n % 5));
+            sum.fetch_add(n);
+            wg.done();
+          },
+          i);
+    }
+    wg.wait();
+    return sum.load() == 5050 ? 42 : 1;  // 42: proves run() passes main's status through
+  });
+  std::printf("install-test: gort::run returned %d\n", status);
+  return status == 42 ? 0 : 1;
+}

@@ -1,0 +1,41 @@
+// gort_test.hpp: helpers shared by gort's tests.
+//
+// Assertions: doctest keeps some state in thread_locals, and fibers move
+// between threads, so tests collect results inside fibers and assert after
+// gort::run returns, on the test's own thread.
+#pragma once
+
+#include <gort/gort.hpp>
+
+#include <doctest/doctest.h>
+
+#include <initializer_list>
+#include <string>
+
+namespace gort_test {
+
+// kProcs: every scheduler test runs once with each of these P counts.
+inline constexpr std::initializer_list<int> kProcs = {1, 2, 4};
+
+// for_each_procs runs body(procs) as the main fiber of a fresh gort::run for
+// each P count, and checks that run returned 0.
+template <class F>
+void for_each_procs(F&& body) {
+  for (int procs : kProcs) {
+    CAPTURE(procs);
+    int rc = gort::run(gort::Config{.procs = procs}, [&] { body(procs); });
+    CHECK(rc == 0);
+  }
+}
+
+struct ChildResult {
+  int status = -1;        // exit status, or 128 + signal number
+  std::string out, err;   // what the child wrote to stdout and stderr
+};
+
+// run_child forks, runs f in the child (its return value is the exit
+// status), and collects what it printed. The runtime must not be running in
+// the parent.
+ChildResult run_child(int (*f)());
+
+}  // namespace gort_test

@@ -1,0 +1,162 @@
+// gortbench/go: the Go side of gort's runtime microbenchmarks.
+//
+// spawn and mem are copied from /work/shared/bench/goruntime/main.go (the
+// anchor harness, unchanged in what they measure); gosched is new:
+//
+//	-test spawn    spawn N goroutines that each do wg.Done(); wait  -> ns/goroutine
+//	-test gosched  two goroutines alternating runtime.Gosched()     -> ns/round trip
+//	-test mem      N goroutines parked on a channel                 -> RSS bytes/goroutine
+//
+// gosched definition (identical to gort's bench_yield): two goroutines each
+// call runtime.Gosched() N times; main waits for both on a WaitGroup (parked).
+// With GOMAXPROCS=1 each Gosched switches to the other goroutine, so a round
+// trip is 2 Gosched calls and value = elapsed / N is ns per round trip.
+//
+// Each timed test runs -iters measured iterations (after one warm-up unless
+// -warmup=false) and prints one JSON line with the median and all samples.
+// -procs P sets GOMAXPROCS (0: keep $GOMAXPROCS / the default).
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+var (
+	test   = flag.String("test", "spawn", "spawn|gosched|mem")
+	n      = flag.Int("n", 1_000_000, "iterations / goroutines")
+	iters  = flag.Int("iters", 5, "measured iterations")
+	warmup = flag.Bool("warmup", true, "run one unmeasured warm-up iteration")
+	procs  = flag.Int("procs", 0, "GOMAXPROCS (0: from the environment)")
+)
+
+func out(m map[string]any) {
+	m["test"] = *test
+	m["gomaxprocs"] = runtime.GOMAXPROCS(0)
+	m["procs"] = runtime.GOMAXPROCS(0)
+	m["go"] = runtime.Version()
+	m["impl"] = "go"
+	b, _ := json.Marshal(m)
+	fmt.Println(string(b))
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// measure runs f (which performs *n operations) and reports ns/op.
+func measure(unit string, f func()) {
+	if *warmup {
+		f()
+	}
+	var samples []float64
+	for i := 0; i < *iters; i++ {
+		runtime.GC()
+		t0 := time.Now()
+		f()
+		samples = append(samples, float64(time.Since(t0).Nanoseconds())/float64(*n))
+	}
+	med := median(samples)
+	out(map[string]any{"n": *n, "value": med, "unit": unit, "samples": samples, "per_sec": 1e9 / med})
+}
+
+func main() {
+	flag.Parse()
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
+	// Hard bound on the whole process, whatever the parameters.
+	time.AfterFunc(120*time.Second, func() { fmt.Fprintln(os.Stderr, "watchdog"); os.Exit(3) })
+	switch *test {
+	case "spawn":
+		measure("ns/goroutine", func() {
+			var wg sync.WaitGroup
+			wg.Add(*n)
+			for i := 0; i < *n; i++ {
+				go func() { wg.Done() }()
+			}
+			wg.Wait()
+		})
+	case "gosched":
+		measure("ns/roundtrip", func() {
+			var wg sync.WaitGroup
+			wg.Add(2)
+			body := func() {
+				for i := 0; i < *n; i++ {
+					runtime.Gosched()
+				}
+				wg.Done()
+			}
+			go body()
+			go body()
+			wg.Wait()
+		})
+	case "mem":
+		runMem()
+	default:
+		fmt.Fprintln(os.Stderr, "unknown test")
+		os.Exit(2)
+	}
+}
+
+func vmRSS() int64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return -1
+}
+
+// runMem: RSS growth for *n goroutines parked on one channel.
+func runMem() {
+	runtime.GC()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	rss0 := vmRSS()
+	ch := make(chan struct{})
+	var started, exited sync.WaitGroup
+	started.Add(*n)
+	exited.Add(*n)
+	t0 := time.Now()
+	for i := 0; i < *n; i++ {
+		go func() {
+			started.Done()
+			<-ch
+			exited.Done()
+		}()
+	}
+	started.Wait()
+	spawn := time.Since(t0)
+	time.Sleep(200 * time.Millisecond) // let the last ones park
+	runtime.GC()
+	rss1 := vmRSS()
+	runtime.ReadMemStats(&ms1)
+	ng := runtime.NumGoroutine()
+	t1 := time.Now()
+	close(ch)
+	exited.Wait()
+	wake := time.Since(t1)
+	out(map[string]any{
+		"n": *n, "num_goroutine": ng,
+		"rss_before": rss0, "rss_after": rss1,
+		"value": float64(rss1-rss0) / float64(*n), "unit": "RSS bytes/goroutine",
+		"stack_inuse_per_g": float64(ms1.StackInuse-ms0.StackInuse) / float64(*n),
+		"sys_per_g":         float64(ms1.Sys-ms0.Sys) / float64(*n),
+		"spawn_ns_per_g":    float64(spawn.Nanoseconds()) / float64(*n),
+		"wake_all_ns_per_g": float64(wake.Nanoseconds()) / float64(*n),
+	})
+}

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# run-runtime-bench.sh -- gort runtime microbenchmarks side by side with Go.
+#
+# Builds the gort benchmarks (Release, in $BUILD_DIR, default <repo>/build-bench)
+# and the Go programs in tools/bench/go, then runs every gort/Go pair REPS times
+# in the same run, alternating which goes first, each in its own process, and
+# prints a markdown table: median (min–max) over processes, the gort/Go ratio
+# and the target from the issue. Each process itself reports the median of
+# ITERS timed iterations after one warm-up (mem: one measurement per process).
+#
+# Env knobs:
+#   REPS=3            processes per (test, procs, implementation)
+#   ITERS=3           timed iterations per process (spawn, yield)
+#   N_SPAWN=1000000   fibers per spawn iteration
+#   N_YIELD=1000000   round trips per yield iteration
+#   MEM_NS="100000 1000000"   parked-fiber counts for the mem test
+#   ONLY="spawn yield mem"    subset of tests
+#   BUILD_DIR=<repo>/build-bench   build directory (never use build/)
+#   NO_BUILD=1        use binaries already in BUILD_DIR
+#   SKIP_GO=1         gort only (also automatic when `go` is missing)
+#   TIMEOUT=150       seconds per benchmark process
+#   OUT=file.md       also write the report there
+#   JSONL=file.jsonl  keep the raw JSON lines (default: a temp file, deleted)
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+REPS=${REPS:-3}
+ITERS=${ITERS:-3}
+N_SPAWN=${N_SPAWN:-1000000}
+N_YIELD=${N_YIELD:-1000000}
+MEM_NS=${MEM_NS:-"100000 1000000"}
+ONLY=${ONLY:-"spawn yield mem"}
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+TIMEOUT=${TIMEOUT:-150}
+OUT=${OUT:-}
+LOG=$BUILD_DIR/bench-build.log
+
+commas() { echo "$1" | sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta'; }
+die() { echo "run-runtime-bench: $*" >&2; exit 1; }
+note() { echo "run-runtime-bench: $*" >&2; }
+[[ $REPS =~ ^[0-9]+$ && $REPS -ge 1 && $REPS -le 50 ]] || die "REPS must be 1..50"
+command -v python3 >/dev/null || die "python3 is needed for the summary"
+mkdir -p "$BUILD_DIR" || die "cannot create $BUILD_DIR"
+BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
+
+# ---------------------------------------------------------------- build gort
+GEN=()
+command -v ninja >/dev/null && GEN=(-G Ninja)
+BENCHES=(bench_spawn bench_yield bench_mem)
+
+find_gort_bins() {  # sets GORT_BIN_DIR to the directory holding all three benches
+  local d
+  for d in "$BUILD_DIR/tools/bench" "$BUILD_DIR/standalone"; do
+    if [[ -x $d/bench_spawn && -x $d/bench_yield && -x $d/bench_mem ]]; then
+      GORT_BIN_DIR=$d
+      return 0
+    fi
+  done
+  return 1
+}
+
+if [[ -z ${NO_BUILD:-} ]]; then
+  note "building gort benchmarks in $BUILD_DIR (log: $LOG)"
+  : >"$LOG"
+  built=0
+  # 1. the real tree: tools/CMakeLists.txt includes bench/ under GORT_BUILD_BENCHMARKS.
+  if timeout 600 cmake -S "$ROOT" -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \
+      -DGORT_BUILD_TESTS=OFF -DGORT_BUILD_BENCHMARKS=ON >>"$LOG" 2>&1 &&
+     timeout 1800 cmake --build "$BUILD_DIR" --target "${BENCHES[@]}" >>"$LOG" 2>&1; then
+    built=1
+  else
+    # 2. tools/bench on its own (builds ../../runtime itself), in case the parent
+    #    tree does not include tools/bench.
+    note "top-level build of the benchmarks failed; trying tools/bench standalone"
+    if timeout 600 cmake -S "$HERE" -B "$BUILD_DIR/standalone" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release >>"$LOG" 2>&1 &&
+       timeout 1800 cmake --build "$BUILD_DIR/standalone" --target "${BENCHES[@]}" >>"$LOG" 2>&1; then
+      built=1
+      rm -f "$BUILD_DIR"/tools/bench/bench_{spawn,yield,mem}  # never pick up stale top-level binaries
+    fi
+  fi
+  if [[ $built != 1 ]]; then
+    tail -n 40 "$LOG" >&2
+    die "could not build the gort benchmarks (full log: $LOG)"
+  fi
+fi
+find_gort_bins || die "no gort benchmark binaries in $BUILD_DIR"
+
+# ---------------------------------------------------------------- build Go
+GO_BIN=""
+GO_NOTE=""
+if [[ -n ${SKIP_GO:-} ]]; then
+  GO_NOTE="Go columns skipped (SKIP_GO set)."
+elif ! command -v go >/dev/null; then
+  GO_NOTE="Go columns skipped: \`go\` is not installed (Debian: apt-get install golang-go)."
+else
+  GO_BIN=$BUILD_DIR/go-bench/gortbench-go
+  [[ -n ${HOME:-} ]] || export GOCACHE=${GOCACHE:-$BUILD_DIR/go-cache}
+  if [[ -z ${NO_BUILD:-} || ! -x $GO_BIN ]]; then
+    mkdir -p "$BUILD_DIR/go-bench"
+    if ! (cd "$HERE/go" && GOTOOLCHAIN=local GOPROXY=off GOFLAGS= timeout 600 go build -o "$GO_BIN" .) >>"$LOG" 2>&1; then
+      tail -n 20 "$LOG" >&2
+      note "Go build failed; Go columns skipped"
+      GO_BIN=""
+      GO_NOTE="Go columns skipped: the Go build failed (see $LOG)."
+    fi
+  fi
+fi
+
+# ---------------------------------------------------------------- configs
+# label | procs | gort program + args | Go args (empty: no Go counterpart)
+CONFIGS=()
+for t in $ONLY; do
+  case $t in
+    spawn)
+      for p in 1 2; do
+        CONFIGS+=("spawn $(commas "$N_SPAWN") fibers, each wg.done(); wait (ns/fiber)|$p|bench_spawn -n $N_SPAWN -iters $ITERS|-test spawn -n $N_SPAWN -iters $ITERS")
+      done ;;
+    yield)
+      for p in 1 2; do
+        CONFIGS+=("yield vs Gosched, 2 fibers: round trip = 2 yields (ns)|$p|bench_yield -n $N_YIELD -iters $ITERS|-test gosched -n $N_YIELD -iters $ITERS")
+      done ;;
+    mem)
+      for m in $MEM_NS; do
+        CONFIGS+=("RSS per parked fiber, $(commas "$m") parked (B)|2|bench_mem -n $m|-test mem -n $m")
+      done ;;
+    *) die "unknown test in ONLY: $t" ;;
+  esac
+done
+
+JSONL=${JSONL:-}
+KEEP_JSONL=1
+if [[ -z $JSONL ]]; then
+  JSONL=$(mktemp /tmp/gort-runtime-bench.XXXXXX.jsonl)
+  KEEP_JSONL=0
+fi
+: >"$JSONL"
+
+# record IMPL LABEL PROCS REP CMD...: runs one process, appends one JSON line.
+record() {
+  local impl=$1 label=$2 procs=$3 rep=$4
+  shift 4
+  local errf outf load line rc
+  errf=$(mktemp)
+  outf=$(mktemp)
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  GOMAXPROCS=$procs timeout -k 5 "$TIMEOUT" "$@" >"$outf" 2>"$errf"
+  rc=$?
+  line=$(tail -n 1 "$outf")
+  python3 - "$impl" "$label" "$procs" "$rep" "$rc" "$load" "$line" "$errf" >>"$JSONL" <<'PY'
+import json, sys
+impl, label, procs, rep, rc, load, line, errf = sys.argv[1:]
+try:
+    r = json.loads(line) if rc == "0" else None
+except ValueError:
+    r = None
+if r is None:
+    err = open(errf, errors="replace").read().strip().splitlines()[-3:]
+    rc = int(rc)
+    why = {124: "timed out", 137: "killed after timeout"}.get(rc) or (f"signal {rc - 128}" if rc > 128 else f"exit {rc}")
+    r = {"failed": True, "rc": rc, "stderr": "; ".join([why] + err)[:300]}
+    print(f"FAILED ({impl}, {label}, procs {procs}, rc {rc}): {r['stderr']}", file=sys.stderr)
+r.update(impl=impl, label=label, want_procs=int(procs), rep=int(rep), load1=float(load))
+print(json.dumps(r))
+PY
+  rm -f "$errf" "$outf"
+}
+
+note "running ${#CONFIGS[@]} configurations x $REPS reps (gort: $GORT_BIN_DIR${GO_BIN:+, Go: $GO_BIN})"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+T_START=$(date +%s)
+for ((rep = 1; rep <= REPS; rep++)); do
+  for c in "${CONFIGS[@]}"; do
+    IFS='|' read -r label procs gcmd goargs <<<"$c"
+    read -r gprog gargs <<<"$gcmd"
+    order=(gort go)
+    ((rep % 2 == 0)) && order=(go gort)
+    for impl in "${order[@]}"; do
+      if [[ $impl == gort ]]; then
+        # shellcheck disable=SC2086
+        record gort "$label" "$procs" "$rep" "$GORT_BIN_DIR/$gprog" $gargs -procs "$procs"
+      elif [[ -n $GO_BIN && -n $goargs ]]; then
+        # shellcheck disable=SC2086
+        record go "$label" "$procs" "$rep" "$GO_BIN" $goargs -procs "$procs"
+      fi
+    done
+  done
+  note "rep $rep/$REPS done ($(($(date +%s) - T_START)) s)"
+done
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- report
+{
+  echo "## gort runtime vs Go runtime microbenchmarks ($(date -u +%Y-%m-%dT%H:%MZ))"
+  echo
+  echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r);" \
+       "load average at start $LOAD_START, at end $LOAD_END"
+  echo "- gort: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no commit'), Release," \
+       "$(${CXX:-c++} --version 2>/dev/null | head -n 1); Go: $(command -v go >/dev/null && go version | cut -d' ' -f3 || echo absent)"
+  echo "- $REPS processes per cell, run alternately (gort first on odd reps, Go first on even);" \
+       "spawn/yield: each process reports the median of $ITERS timed iterations after 1 warm-up;" \
+       "mem: one measurement per process (RSS delta from /proc/self/statm, resp. VmRSS, / N, 200 ms after the last fiber started)."
+  echo "- ratio = gort median / Go median (lower is better for all three)."
+  [[ -n $GO_NOTE ]] && echo "- $GO_NOTE"
+  echo
+  python3 "$HERE/summarize.py" "$JSONL"
+} >"$JSONL.md"
+cat "$JSONL.md"
+[[ -n $OUT ]] && cp "$JSONL.md" "$OUT"
+rm -f "$JSONL.md"
+if [[ $KEEP_JSONL == 0 ]]; then rm -f "$JSONL"; else note "raw JSON lines: $JSONL"; fi
