@@ -50,7 +50,9 @@ void ctx_switch(Context* from, Context* to);
 // may be reused by ctx_make afterwards.
 [[noreturn]] void ctx_exit(Context* from, Context* to);
 
-// ctx_release frees the sanitizer state of a context made by ctx_make.
+// ctx_release frees the sanitizer state of a context made by ctx_make, once
+// it has exited (TSan keeps a shadow stack and a trace per fiber: hundreds of
+// KiB of address space each).
 void ctx_release(Context* c);
 
 }  // namespace gort::rt

@@ -41,6 +41,7 @@ struct M {
   bool idle = false;
 
   std::thread thread;
+  std::atomic<bool> in_fiber{false};  // between switching into a G and back (for run's exit)
   std::atomic<bool> stopped{false};
 };
 

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <typeinfo>
+#include <utility>
 
 namespace gort::rt {
 
@@ -94,16 +95,22 @@ void fatal_panic(std::uint64_t goid, std::exception_ptr e) {
 void fatal_error(const char* msg) { die(std::string("fatal error: ") + msg + "\n"); }
 
 void signals_init() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_fault;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old_segv);
-    sigaction(SIGBUS, &sa, &old_bus);
-  });
+  // Installed at every gort::run, not once: another library (a test
+  // framework, say) may have put its own handler back in between. Whatever
+  // handler we replace is the one we pass foreign faults to.
+  static std::mutex mu;
+  std::lock_guard lk(mu);
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  for (auto [sig, old] : {std::pair{SIGSEGV, &old_segv}, std::pair{SIGBUS, &old_bus}}) {
+    struct sigaction cur;
+    sigaction(sig, nullptr, &cur);
+    if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault) continue;
+    sigaction(sig, &sa, old);
+  }
 }
 
 // 64 KiB: the handler is small, but sanitizer runtimes run on it too.

@@ -22,7 +22,7 @@ namespace gort::rt {
 [[noreturn]] void fatal_panic(std::uint64_t goid, std::exception_ptr e);
 [[noreturn]] void fatal_error(const char* msg);
 
-// signals_init installs the SIGSEGV/SIGBUS handler once per process.
+// signals_init installs the SIGSEGV/SIGBUS handler (at every gort::run).
 void signals_init();
 // sigaltstack_init gives the calling thread (an M) an alternate signal
 // stack; sigaltstack_fini takes it back before the thread ends.

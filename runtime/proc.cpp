@@ -63,6 +63,7 @@ void fiber_main(void* arg) {
     }
     stackput(m->p, gp->stack);
     gp->stack = Stack{};
+    ctx_release(&gp->ctx);  // TSan's per-fiber state is large: free it with the fiber
     gfput(m->p, gp);
   };
   ctx_exit(&gp->ctx, &m->g0);
@@ -196,7 +197,9 @@ void execute(M* m, G* gp) {
   m->curg = gp;
   pp->n_switches.store(pp->n_switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 
+  m->in_fiber.store(true, std::memory_order_relaxed);
   ctx_switch(&m->g0, &gp->ctx);  // run gp until it switches back to g0
+  m->in_fiber.store(false, std::memory_order_relaxed);
 
   // Back on g0: gp stopped running and left us what to do with it.
   m->curg = nullptr;

@@ -14,6 +14,7 @@
 #include "procs.hpp"
 #include "sched.hpp"
 
+#include <cstdio>
 #include <numeric>
 #include <thread>
 #include <stdexcept>
@@ -97,6 +98,7 @@ int detail::run_main(const Config& cfg, std::function<int()> main) {
   }
   for (int i = s->procs - 1; i >= 0; i--) pidleput(s->allp[static_cast<std::size_t>(i)]);
   signals_init();
+  stack_configure();
   stack_free(stack_alloc(s->stack_size));  // map the first stacks: learns how guards are made
 
   // The main G, queued globally; the first M picks it up.
@@ -119,13 +121,27 @@ int detail::run_main(const Config& cfg, std::function<int()> main) {
     std::lock_guard lk(s->mu);
     for (M* m : s->allm) m->park.wakeup();
   }
-  std::int64_t deadline = nanotime() + kStopGraceNs;
+  // Ms in the scheduler stop soon, however slow the machine; only Ms inside
+  // a fiber that does not yield may never stop, and get kStopGraceNs.
+  std::int64_t grace_end = 0;
   bool all_stopped = false;
-  while (!all_stopped && nanotime() < deadline) {
+  for (;;) {
+    bool in_sched = false;
     all_stopped = true;
-    std::lock_guard lk(s->mu);
-    for (M* m : s->allm) all_stopped = all_stopped && m->stopped.load(std::memory_order_acquire);
-    if (!all_stopped) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    {
+      std::lock_guard lk(s->mu);
+      for (M* m : s->allm) {
+        if (m->stopped.load(std::memory_order_acquire)) continue;
+        all_stopped = false;
+        in_sched = in_sched || !m->in_fiber.load(std::memory_order_relaxed);
+      }
+    }
+    if (all_stopped) break;
+    if (!in_sched) {
+      if (grace_end == 0) grace_end = nanotime() + kStopGraceNs;
+      if (nanotime() > grace_end) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   int code = s->exit_code;
   if (all_stopped) {
@@ -136,7 +152,15 @@ int detail::run_main(const Config& cfg, std::function<int()> main) {
     // state (leaked on purpose) and stops at its next switch; the process is
     // expected to exit, as a Go program does when main returns.
     std::lock_guard lk(s->mu);
-    for (M* m : s->allm) m->thread.detach();
+    int busy = 0;
+    for (M* m : s->allm) {
+      busy += !m->stopped.load();
+      m->thread.detach();
+    }
+    std::fprintf(stderr,
+                 "gort: main returned but %d thread(s) are still inside fibers that do not yield; "
+                 "the runtime stays up until they do\n",
+                 busy);
   }
   return code;
 }

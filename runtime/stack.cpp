@@ -57,10 +57,6 @@ std::size_t page_size() {
 // install_guard makes [addr, addr + kGuardSize) fault on access.
 // Called with pool_mu held.
 bool install_guard(void* addr) {
-  if (guard_mode == Guard::Unknown) {
-    const char* env = std::getenv("GORT_STACK_GUARD");
-    if (env && std::string(env) == "mprotect") guard_mode = Guard::Mprotect;
-  }
   if (guard_mode != Guard::Mprotect) {
     if (madvise(addr, kGuardSize, MADV_GUARD_INSTALL) == 0) {
       guard_mode = Guard::Madvise;
@@ -133,6 +129,15 @@ bool stack_in_guard(const Stack& s, const void* addr) {
 }
 
 bool stack_lazy_ok() { return lazy_ok.load(std::memory_order_relaxed); }
+
+void stack_configure() {
+  std::lock_guard lk(pool_mu);
+  const char* env = std::getenv("GORT_STACK_GUARD");
+  if (env && std::string(env) == "mprotect") {
+    guard_mode = Guard::Mprotect;
+    lazy_ok.store(false, std::memory_order_relaxed);
+  }
+}
 
 std::size_t stacks_mapped() { return n_mapped.load(std::memory_order_relaxed); }
 

@@ -42,6 +42,9 @@ inline constexpr std::size_t kGuardSize = 64 * 1024;
 // Known once the first stack was mapped (run.cpp maps one at start).
 bool stack_lazy_ok();
 
+// stack_configure reads $GORT_STACK_GUARD; run.cpp calls it at every start.
+void stack_configure();
+
 // stack_alloc returns a stack of at least `size` bytes (rounded up to pages),
 // from the pool if one is free. Throws std::system_error if none can be mapped.
 Stack stack_alloc(std::size_t size);

@@ -13,7 +13,7 @@
 using gort_test::for_each_procs;
 
 TEST_CASE("go: a million fibers are spawned and every one of them completes") {
-  static constexpr int kN = 1'000'000;
+  static constexpr int kN = gort_test::scaled(1'000'000);
   for_each_procs([](int procs) {
     std::atomic<int> ran{0};
     gort::WaitGroup wg;

@@ -49,3 +49,10 @@ ChildResult run_child(int (*f)()) {
 }
 
 }  // namespace gort_test
+
+#ifdef GORT_TEST_TSAN
+// Tests fork a child that then starts gort's threads (run_child). TSan
+// refuses that by default because the parent may have been multi-threaded;
+// run_child forks only while the runtime is stopped, so no lock can be held.
+extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
+#endif

@@ -120,6 +120,24 @@ inline long long rss_bytes() {
   return resident < 0 ? -1 : resident * ::sysconf(_SC_PAGESIZE);
 }
 
+// A field of /proc/self/status in bytes (e.g. "VmPTE": page tables, which
+// RSS does not count), or -1.
+inline long long status_bytes(const char* field) {
+  std::FILE* fp = std::fopen("/proc/self/status", "r");
+  if (!fp) return -1;
+  char line[256];
+  long long kb = -1;
+  const std::size_t len = std::strlen(field);
+  while (std::fgets(line, sizeof line, fp)) {
+    if (std::strncmp(line, field, len) == 0 && line[len] == ':') {
+      kb = std::atoll(line + len + 1);
+      break;
+    }
+  }
+  std::fclose(fp);
+  return kb < 0 ? -1 : kb * 1024;
+}
+
 inline double now_ns() {
   return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }

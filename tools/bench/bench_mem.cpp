@@ -6,7 +6,8 @@
 //
 // One measurement per process (no warm-up: pooled stacks would hide the cost,
 // and the Go harness measures once too). Extras: spawn+park ns per fiber,
-// wake-all ns per fiber, stacks mapped, and the fibers alive while parked.
+// wake-all ns per fiber, stacks mapped, the fibers alive while parked, and
+// page-table bytes per fiber (VmPTE delta / N: kernel memory RSS leaves out).
 #include "bench_common.hpp"
 
 int main(int argc, char** argv) {
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
     const long long n = fl.n ? fl.n : 1;
     gort::WaitGroup started, release, exited;
     long long rss0 = gortbench::rss_bytes();
+    long long pte0 = gortbench::status_bytes("VmPTE");
     started.add(n);
     exited.add(n);
     release.add(1);
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
     double spawn = gortbench::now_ns() - t0;
     gort::sleep_for(std::chrono::milliseconds(200));  // let the last ones park
     long long rss1 = gortbench::rss_bytes();
+    long long pte1 = gortbench::status_bytes("VmPTE");
     gort::Stats st = gort::stats();
     double t1 = gortbench::now_ns();
     release.done();
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
         .integer("rss_after", rss1)
         .num("value", static_cast<double>(rss1 - rss0) / static_cast<double>(n))
         .str("unit", "RSS bytes/goroutine")
+        .num("pte_per_g", static_cast<double>(pte1 - pte0) / static_cast<double>(n))
         .integer("stacks_mapped", static_cast<long long>(st.stacks_mapped))
         .integer("ms", st.ms)
         .num("spawn_ns_per_g", spawn / static_cast<double>(n))

@@ -19,6 +19,8 @@
 #   NO_BUILD=1        use binaries already in BUILD_DIR
 #   SKIP_GO=1         gort only (also automatic when `go` is missing)
 #   TIMEOUT=150       seconds per benchmark process
+#   QUIET_MAX=15 QUIET_WAIT=30   before each process, wait up to QUIET_WAIT s
+#                     until the machine is < QUIET_MAX % busy (other builds)
 #   OUT=file.md       also write the report there
 #   JSONL=file.jsonl  keep the raw JSON lines (default: a temp file, deleted)
 set -uo pipefail
@@ -85,6 +87,11 @@ if [[ -z ${NO_BUILD:-} ]]; then
   fi
 fi
 find_gort_bins || die "no gort benchmark binaries in $BUILD_DIR"
+# Identifies the runtime measured when it is not committed yet.
+src_hash() { (cd "$ROOT" && find runtime -type f \( -name '*.cpp' -o -name '*.hpp' \) -print0 | sort -z | xargs -0 cat | sha1sum | cut -c1-12); }
+RT_HASH=$(src_hash)
+RT_NOTE=""
+[[ -n ${NO_BUILD:-} ]] && RT_NOTE=" at start; NO_BUILD: the binaries may be older"
 
 # ---------------------------------------------------------------- build Go
 GO_BIN=""
@@ -136,6 +143,32 @@ if [[ -z $JSONL ]]; then
 fi
 : >"$JSONL"
 
+# busy_pct: machine-wide CPU busy % over 1 s (nothing of ours runs meanwhile).
+busy_pct() {
+  local a b
+  read -r -a a < <(head -n 1 /proc/stat)
+  sleep 1
+  read -r -a b < <(head -n 1 /proc/stat)
+  local i tot=0 idle
+  for i in 1 2 3 4 5 6 7 8; do tot=$((tot + b[i] - a[i])); done
+  idle=$((b[4] - a[4] + b[5] - a[5]))
+  ((tot > 0)) && echo $((100 * (tot - idle) / tot)) || echo 0
+}
+
+# wait_quiet: wait (at most QUIET_WAIT s) until other processes use less than
+# QUIET_MAX % of the machine; sets BUSY to the last reading.
+QUIET_WAIT=${QUIET_WAIT:-30}
+QUIET_MAX=${QUIET_MAX:-15}
+wait_quiet() {
+  local t0=$SECONDS
+  BUSY=$(busy_pct)
+  while ((BUSY > QUIET_MAX && SECONDS - t0 < QUIET_WAIT)); do
+    sleep 2
+    BUSY=$(busy_pct)
+  done
+}
+BUSY=0
+
 # record IMPL LABEL PROCS REP CMD...: runs one process, appends one JSON line.
 record() {
   local impl=$1 label=$2 procs=$3 rep=$4
@@ -147,9 +180,9 @@ record() {
   GOMAXPROCS=$procs timeout -k 5 "$TIMEOUT" "$@" >"$outf" 2>"$errf"
   rc=$?
   line=$(tail -n 1 "$outf")
-  python3 - "$impl" "$label" "$procs" "$rep" "$rc" "$load" "$line" "$errf" >>"$JSONL" <<'PY'
+  python3 - "$impl" "$label" "$procs" "$rep" "$rc" "$load" "$line" "$errf" "$BUSY" >>"$JSONL" <<'PY'
 import json, sys
-impl, label, procs, rep, rc, load, line, errf = sys.argv[1:]
+impl, label, procs, rep, rc, load, line, errf, busy = sys.argv[1:]
 try:
     r = json.loads(line) if rc == "0" else None
 except ValueError:
@@ -160,7 +193,7 @@ if r is None:
     why = {124: "timed out", 137: "killed after timeout"}.get(rc) or (f"signal {rc - 128}" if rc > 128 else f"exit {rc}")
     r = {"failed": True, "rc": rc, "stderr": "; ".join([why] + err)[:300]}
     print(f"FAILED ({impl}, {label}, procs {procs}, rc {rc}): {r['stderr']}", file=sys.stderr)
-r.update(impl=impl, label=label, want_procs=int(procs), rep=int(rep), load1=float(load))
+r.update(impl=impl, label=label, want_procs=int(procs), rep=int(rep), load1=float(load), busy_before=int(busy))
 print(json.dumps(r))
 PY
   rm -f "$errf" "$outf"
@@ -176,6 +209,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
     order=(gort go)
     ((rep % 2 == 0)) && order=(go gort)
     for impl in "${order[@]}"; do
+      wait_quiet
       if [[ $impl == gort ]]; then
         # shellcheck disable=SC2086
         record gort "$label" "$procs" "$rep" "$GORT_BIN_DIR/$gprog" $gargs -procs "$procs"
@@ -195,7 +229,9 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
   echo
   echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r);" \
        "load average at start $LOAD_START, at end $LOAD_END"
-  echo "- gort: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no commit'), Release," \
+  rt_now=$(src_hash)
+  echo "- gort: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no commit')" \
+       "(runtime/ sources sha1 $RT_HASH$RT_NOTE$([[ $rt_now != "$RT_HASH" ]] && echo ", changed to $rt_now since the build")), Release," \
        "$(${CXX:-c++} --version 2>/dev/null | head -n 1); Go: $(command -v go >/dev/null && go version | cut -d' ' -f3 || echo absent)"
   echo "- $REPS processes per cell, run alternately (gort first on odd reps, Go first on even);" \
        "spawn/yield: each process reports the median of $ITERS timed iterations after 1 warm-up;" \
@@ -203,7 +239,7 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "- ratio = gort median / Go median (lower is better for all three)."
   [[ -n $GO_NOTE ]] && echo "- $GO_NOTE"
   echo
-  python3 "$HERE/summarize.py" "$JSONL"
+  QUIET_MAX=$QUIET_MAX python3 "$HERE/summarize.py" "$JSONL"
 } >"$JSONL.md"
 cat "$JSONL.md"
 [[ -n $OUT ]] && cp "$JSONL.md" "$OUT"

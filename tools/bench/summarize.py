@@ -7,6 +7,7 @@ value, unit, samples, procs/gomaxprocs) plus what the runner adds: impl
 processes that did not produce a result.
 """
 import json
+import os
 import statistics
 import sys
 
@@ -93,10 +94,16 @@ def main(path):
         print(f"| {label} | {pcell} | {cell(gr, nd=nd)} | {go_cell} | {ratio} | {t} | {verdict} |")
 
     # Details: what else the processes reported.
+    qmax = int(os.environ.get("QUIET_MAX", "15"))
+    loud = [r for r in recs if r.get("busy_before", 0) > qmax]
+    if loud:
+        print(f"\n**{len(loud)} of {len(recs)} processes started while other processes kept the machine "
+              f"> {qmax} % busy** (other builds?): their numbers are noisy; re-run when the machine is idle.")
     print("\n#### Details (medians over processes)\n")
     print("| test | procs | gort: switches/op | gort: steals/op (fibers stolen/op) | gort: Ms | gort: stacks mapped "
-          "| spawn+park ns/fiber gort / Go | wake-all ns/fiber gort / Go | parked fibers gort / Go | load avg (1 min) during runs |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| spawn+park ns/fiber gort / Go | wake-all ns/fiber gort / Go | parked fibers gort / Go "
+          "| page tables B/fiber (not in RSS) gort / Go | machine busy % before runs (other load) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
 
     def m(rs, key, nd=1):
         v = med(rs, key)
@@ -104,13 +111,14 @@ def main(path):
 
     for (label, procs), d in rows.items():
         gr, gor = d["gort"], d["go"]
-        loads = [r["load1"] for r in gr + gor if "load1" in r]
-        load = f"{min(loads):.2f}–{max(loads):.2f}" if loads else "-"
+        busy = [r["busy_before"] for r in gr + gor if "busy_before" in r]
+        load = f"{min(busy)}–{max(busy)} %" if busy else "-"
         print(f"| {label} | {procs} | {m(gr, 'switches_per_op', 2)} | {m(gr, 'steals_per_op', 3)} ({m(gr, 'stolen_per_op', 3)}) "
               f"| {m(gr, 'ms', 0)} | {m(gr, 'stacks_mapped', 0)} "
               f"| {m(gr, 'spawn_ns_per_g', 0)} / {m(gor, 'spawn_ns_per_g', 0)} "
               f"| {m(gr, 'wake_all_ns_per_g', 0)} / {m(gor, 'wake_all_ns_per_g', 0)} "
-              f"| {m(gr, 'num_goroutine', 0)} / {m(gor, 'num_goroutine', 0)} | {load} |")
+              f"| {m(gr, 'num_goroutine', 0)} / {m(gor, 'num_goroutine', 0)} "
+              f"| {m(gr, 'pte_per_g', 0)} / {m(gor, 'pte_per_g', 0)} | {load} |")
     print()
 
 

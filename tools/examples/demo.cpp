@@ -123,28 +123,35 @@ void interleave() {
 }
 
 // Step 4: a sleeping fiber costs a timer and a mostly untouched stack, not a
-// thread. All sleepers sleep at once, so the step takes about one delay.
+// thread. The fibers first gather at a barrier (two WaitGroups, Go's idiom),
+// so that all of them sleep at once and the step takes about one delay.
 void sleepers(int n) {
   const auto delay = milliseconds(100);
   std::printf("4. %d sleeping fibers\n", n);
-  gort::WaitGroup wg;
+  gort::WaitGroup ready, start, finished;
   std::atomic<int> early{0};
-  const auto t0 = Clock::now();
-  wg.add(n);
+  ready.add(n);
+  start.add(1);
+  finished.add(n);
   for (int i = 0; i < n; ++i) {
     gort::go([&] {
-      const auto start = Clock::now();
+      ready.done();
+      start.wait();
+      const auto t = Clock::now();
       gort::sleep_for(delay);
-      if (Clock::now() - start < delay) early.fetch_add(1);
-      wg.done();
+      if (Clock::now() - t < delay) early.fetch_add(1);
+      finished.done();
     });
   }
-  gort::sleep_for(milliseconds(20));
+  ready.wait();
+  const auto t0 = Clock::now();
+  start.done();  // release them all
+  gort::sleep_for(delay / 2);
   gort::Stats mid = gort::stats();
   std::printf("  while they sleep: %" PRIu64 " fibers alive, %" PRIu64 " timers pending, %d OS threads\n",
               mid.fibers_alive, mid.timers, mid.ms);
-  wg.wait();
-  std::printf("  all woke after %.1f ms (one sleep is %lld ms)\n", ms_since(t0),
+  finished.wait();
+  std::printf("  all woke %.1f ms after the release (one sleep is %lld ms)\n", ms_since(t0),
               static_cast<long long>(delay.count()));
   check(early.load() == 0, "no fiber woke before its time");
 

@@ -109,10 +109,13 @@ func main() {
 	}
 }
 
-func vmRSS() int64 {
+func vmRSS() int64 { return procStatus("VmRSS") }
+
+// procStatus returns a /proc/self/status field in bytes (VmRSS, VmPTE), or -1.
+func procStatus(field string) int64 {
 	b, _ := os.ReadFile("/proc/self/status")
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
+		if strings.HasPrefix(line, field+":") {
 			f := strings.Fields(line)
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			return kb * 1024
@@ -127,6 +130,7 @@ func runMem() {
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	rss0 := vmRSS()
+	pte0 := procStatus("VmPTE")
 	ch := make(chan struct{})
 	var started, exited sync.WaitGroup
 	started.Add(*n)
@@ -144,6 +148,7 @@ func runMem() {
 	time.Sleep(200 * time.Millisecond) // let the last ones park
 	runtime.GC()
 	rss1 := vmRSS()
+	pte1 := procStatus("VmPTE")
 	runtime.ReadMemStats(&ms1)
 	ng := runtime.NumGoroutine()
 	t1 := time.Now()
@@ -154,6 +159,7 @@ func runMem() {
 		"n": *n, "num_goroutine": ng,
 		"rss_before": rss0, "rss_after": rss1,
 		"value": float64(rss1-rss0) / float64(*n), "unit": "RSS bytes/goroutine",
+		"pte_per_g":         float64(pte1-pte0) / float64(*n), // page tables (not in RSS); added here
 		"stack_inuse_per_g": float64(ms1.StackInuse-ms0.StackInuse) / float64(*n),
 		"sys_per_g":         float64(ms1.Sys-ms0.Sys) / float64(*n),
 		"spawn_ns_per_g":    float64(spawn.Nanoseconds()) / float64(*n),
