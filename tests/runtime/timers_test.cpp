@@ -33,8 +33,12 @@ TEST_CASE("timers: 100,000 sleeping fibers each wake at or after their time, non
         wg.done();
       });
     }
-    gort::sleep_for(20ms);  // let every fiber run up to its sleep
+    // Wait until every fiber ran up to its sleep.
     auto st = gort::stats();
+    while (st.timers < kN && steady_clock::now() < base - 200ms) {
+      gort::sleep_for(10ms);
+      st = gort::stats();
+    }
     if (steady_clock::now() < base) {
       CHECK(st.fibers_alive == kN + 1);
       CHECK(st.timers == kN + 0u);
