@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -69,10 +70,28 @@ bool install_guard(void* addr) {
   return mprotect(addr, kGuardSize, PROT_NONE) == 0;
 }
 
+// With mprotect guards every stack costs two VMAs. Rather than run the
+// process into vm.max_map_count, where malloc, thread creation and sanitizer
+// runtimes start failing at random places, gort stops mapping stacks while a
+// reserve of mappings is left for everyone else, and says why.
+std::size_t mprotect_stacks = 0;  // stacks guarded with mprotect (pool_mu)
+
+std::size_t mprotect_stack_limit() {
+  long max = 65530;
+  std::ifstream("/proc/sys/vm/max_map_count") >> max;
+  long reserve = std::max(4096L, max / 8);
+  return max > reserve ? static_cast<std::size_t>((max - reserve) / 2) : 0;
+}
+
 // map_chunk maps up to `count` stacks of `size` usable bytes and adds all but
 // one to the free list; returns that one. Called with pool_mu held.
 Stack map_chunk(std::size_t size, std::size_t count) {
   const std::size_t stride = kGuardSize + size;
+  if (guard_mode == Guard::Mprotect) {
+    static const std::size_t limit = mprotect_stack_limit();
+    if (mprotect_stacks >= limit) throw_map_error("guard page", ENOMEM);
+    count = std::min(count, limit - mprotect_stacks);
+  }
   void* mem = mmap(nullptr, stride * count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
   if (mem == MAP_FAILED) throw_map_error("mmap", errno);
@@ -87,6 +106,7 @@ Stack map_chunk(std::size_t size, std::size_t count) {
   }
   if (ok < count) munmap(base + ok * stride, (count - ok) * stride);  // keep the guarded ones
   if (ok == 0) throw_map_error("guard page", err);
+  if (guard_mode == Guard::Mprotect) mprotect_stacks += ok;
   auto& free = (*pool)[size];
   for (std::size_t i = 1; i < ok; i++) free.push_back(Stack{base + i * stride + kGuardSize, size});
   n_mapped.fetch_add(ok, std::memory_order_relaxed);

@@ -10,8 +10,9 @@
 // It is installed with madvise(MADV_GUARD_INSTALL) where the kernel has it
 // (Linux 6.13+; no extra VMA, no memory), else mprotect(PROT_NONE), which
 // splits the mapping: two VMAs per stack, so vm.max_map_count (65530 by
-// default) caps mprotect-guarded stacks near 32k. Hitting that cap throws a
-// std::system_error that names the sysctl.
+// default) caps mprotect-guarded stacks near 32k. gort stops short of the
+// cap, keeping an eighth of it for malloc, threads and sanitizers, and throws
+// a std::system_error that names the sysctl.
 //
 // Stacks are never unmapped: a stack freed by a dead fiber goes back to the
 // pool of its size and the next spawn reuses it (an mmap plus a guard costs
