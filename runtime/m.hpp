@@ -30,8 +30,11 @@ struct M {
   bool spinning = false;  // looking for work; counted in sched.nmspinning
   std::uint64_t rand = 0; // fastrand state (steal order)
 
-  // Set by a G right before it switches to g0; run by g0 right after.
-  void (*after)(G* gp, void* arg) = nullptr;
+  // Set by a G right before it switches away (to g0, or straight to the
+  // next G on yield); run by whichever context arrives, right after the
+  // switch, when `after_g` is off its stack (finish_switch, proc.cpp).
+  void (*after)(M* m, G* gp, void* arg) = nullptr;
+  G* after_g = nullptr;
   void* after_arg = nullptr;
 
   // Idle sleep: the M sleeps on `park`; startm hands it a P in `nextp` and

@@ -42,9 +42,21 @@ std::uint64_t new_goid(P* pp) {
   return pp->goid_next++;
 }
 
+// finish_switch runs, on the context that just arrived, what the context
+// that left asked for (m->after). Every switch is followed by one.
+void finish_switch(M* m) {
+  if (auto after = m->after) {
+    m->after = nullptr;
+    G* gp = m->after_g;
+    gp->m = nullptr;
+    after(m, gp, m->after_arg);
+  }
+}
+
 // fiber_main is the bottom frame of every fiber.
 void fiber_main(void* arg) {
   G* gp = static_cast<G*>(arg);
+  finish_switch(getm());
   try {
     gp->entry(gp->closure);
   } catch (...) {
@@ -52,8 +64,8 @@ void fiber_main(void* arg) {
   }
   // goexit: leave the stack for good; g0 finishes the G in goexit0.
   M* m = getm();
-  m->after = [](G* gp, void*) {
-    M* m = getm();
+  m->after_g = gp;
+  m->after = [](M* m, G* gp, void*) {
     casgstatus(gp, GStatus::Running, GStatus::Dead);
     m->p->n_exited.store(m->p->n_exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (gp->is_main) {
@@ -74,18 +86,18 @@ struct ParkArgs {
   void* arg;
 };
 
-void park_m(G* gp, void* arg) {
+void park_m(M* m, G* gp, void* arg) {
   auto* pa = static_cast<ParkArgs*>(arg);
   casgstatus(gp, GStatus::Running, GStatus::Waiting);
   if (!pa->commit(gp, pa->arg)) {
     casgstatus(gp, GStatus::Waiting, GStatus::Runnable);
-    runqput(getm()->p, gp, true);
+    runqput(m->p, gp, true);
   }
 }
 
-void gosched_m(G* gp, void*) {
+void gosched_m(M* m, G* gp, void*) {
   casgstatus(gp, GStatus::Running, GStatus::Runnable);
-  runqput(getm()->p, gp, false);
+  runqput(m->p, gp, false);
 }
 
 void ready_timer(void* arg, std::uint64_t) { ready(static_cast<G*>(arg)); }
@@ -189,33 +201,37 @@ void gostart(P* pp, G* gp) {
   ctx_make(&gp->ctx, gp->stack.lo, top - lo, fiber_main, gp);
 }
 
-void execute(M* m, G* gp) {
+// switch_to_g makes gp the running G of m and switches to it from `from`
+// (g0 or, on yield's fast path, the yielding G).
+void switch_to_g(M* m, Context* from, G* gp) {
   P* pp = m->p;
   if (!gp->ctx.sp) gostart(pp, gp);
   casgstatus(gp, GStatus::Runnable, GStatus::Running);
   gp->m = m;
   m->curg = gp;
+  pp->schedtick++;
   pp->n_switches.store(pp->n_switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-
-  m->in_fiber.store(true, std::memory_order_relaxed);
-  ctx_switch(&m->g0, &gp->ctx);  // run gp until it switches back to g0
-  m->in_fiber.store(false, std::memory_order_relaxed);
-
-  // Back on g0: gp stopped running and left us what to do with it.
-  m->curg = nullptr;
-  gp->m = nullptr;
-  auto after = m->after;
-  m->after = nullptr;
-  after(gp, m->after_arg);
+  ctx_switch(from, &gp->ctx);
 }
 
-void mcall(void (*fn)(G*, void*), void* arg) {
+void execute(M* m, G* gp) {
+  m->in_fiber.store(true, std::memory_order_relaxed);
+  switch_to_g(m, &m->g0, gp);  // run gp (and whatever it yields to) until a G switches back to g0
+  m->in_fiber.store(false, std::memory_order_relaxed);
+  // Back on g0: the G that switched here left us what to do with it.
+  m->curg = nullptr;
+  finish_switch(m);
+}
+
+void mcall(void (*fn)(M*, G*, void*), void* arg) {
   M* m = getm();
   G* gp = m->curg;
   m->after = fn;
+  m->after_g = gp;
   m->after_arg = arg;
   ctx_switch(&gp->ctx, &m->g0);
-  // Resumed: maybe on another M. Read getm() again if needed.
+  // Resumed, maybe on another M, maybe by a G that switched straight to us.
+  finish_switch(getm());
 }
 
 void gopark(bool (*commit)(G*, void*), void* arg, const char* reason) {
@@ -303,7 +319,24 @@ void detail::newproc_commit(Spawn s, void (*entry)(void*)) {
 }
 
 void yield() {
-  if (!getg()) throw_outside_fiber("gort::yield");
+  M* m = getm();
+  G* gp = m ? m->curg : nullptr;
+  if (!gp) throw_outside_fiber("gort::yield");
+  // Fast path: when schedule() would just take the next G of this P (no
+  // global-queue turn, no timer due, not exiting), switch to it directly,
+  // skipping the trip through g0. The yielding G goes on the runq only once
+  // it is off its stack: the next G does that in finish_switch.
+  P* pp = m->p;
+  if (pp->schedtick % kGlobalRunqInterval != 0 && pp->timer0_when.load(std::memory_order_relaxed) == 0 &&
+      !S().exiting.load(std::memory_order_relaxed)) {
+    if (G* next = runqget(pp)) {
+      m->after = gosched_m;
+      m->after_g = gp;
+      switch_to_g(m, &gp->ctx, next);
+      finish_switch(getm());
+      return;
+    }
+  }
   mcall(gosched_m, nullptr);
 }
 

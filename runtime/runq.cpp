@@ -58,9 +58,12 @@ void runqput(P* pp, G* gp, bool next) {
 
 G* runqget(P* pp) {
   // runnext first, unless it keeps jumping a non-empty queue.
-  if (pp->runnext_streak < kMaxRunnextStreak ||
-      pp->runqhead.load(std::memory_order_acquire) == pp->runqtail.load(std::memory_order_relaxed)) {
-    if (G* next = pp->runnext.exchange(nullptr, std::memory_order_acq_rel)) {
+  // A thief may take runnext at any time: claim it by CAS, and only when it
+  // is set (an unconditional exchange costs a locked instruction per pick).
+  G* next = pp->runnext.load(std::memory_order_acquire);
+  if (next && (pp->runnext_streak < kMaxRunnextStreak ||
+               pp->runqhead.load(std::memory_order_acquire) == pp->runqtail.load(std::memory_order_relaxed))) {
+    if (pp->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) {
       pp->runnext_streak++;
       return next;
     }
@@ -69,7 +72,11 @@ G* runqget(P* pp) {
   for (;;) {
     std::uint32_t h = pp->runqhead.load(std::memory_order_acquire);
     std::uint32_t t = pp->runqtail.load(std::memory_order_relaxed);
-    if (t == h) return pp->runnext.exchange(nullptr, std::memory_order_acq_rel);
+    if (t == h) {
+      next = pp->runnext.load(std::memory_order_acquire);
+      if (next && pp->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) return next;
+      return nullptr;
+    }
     G* gp = pp->runq[h % kRunqSize].load(std::memory_order_relaxed);
     if (pp->runqhead.compare_exchange_weak(h, h + 1, std::memory_order_release)) return gp;
   }

@@ -90,6 +90,10 @@ void acquirep(M* m, P* pp);
 P* releasep(M* m);
 void mstart(M* m);                  // an M's thread body
 
+// kGlobalRunqInterval: how often schedule() looks at the global queue before
+// the local one. 61, as in Go: prime, so it does not beat with other periods.
+inline constexpr std::uint32_t kGlobalRunqInterval = 61;
+
 // --- scheduling (schedule.cpp, steal.cpp) ---
 void schedule_loop(M* m);  // g0's loop: find a G, run it, handle its exit/park
 G* findrunnable(M* m);     // blocks until a G can run; null when exiting
@@ -99,7 +103,7 @@ void resetspinning(M* m);
 // --- the life of a G (proc.cpp) ---
 void execute(M* m, G* gp);  // switch from g0 into gp
 void ready(G* gp);          // Waiting -> Runnable, on the current P (or global)
-void mcall(void (*fn)(G*, void*), void* arg);  // switch to g0, run fn(gp, arg) there
+void mcall(void (*fn)(M*, G*, void*), void* arg);  // switch to g0, run fn(m, gp, arg) there
 // gopark parks the current G. commit(gp, arg) runs on g0 once gp is off its
 // stack; typically it releases the lock under which gp was queued. If it
 // returns false gp is made runnable again at once.

@@ -24,10 +24,6 @@ namespace gort::rt {
 
 namespace {
 
-// kGlobalRunqInterval: how often schedule() looks at the global queue before
-// the local one. 61, as in Go: prime, so it does not beat with other periods.
-constexpr std::uint32_t kGlobalRunqInterval = 61;
-
 // checkrunqs_nop looks for work after the M gave up its P (step 3 above).
 // Returns a P to go back to, or null.
 P* checkrunqs_nop() {
@@ -45,7 +41,7 @@ void schedule_loop(M* m) {
     if (S().exiting.load(std::memory_order_relaxed)) return;
     P* pp = m->p;
     G* gp = nullptr;
-    checktimers(pp, 0);
+    if (pp->timer0_when.load(std::memory_order_relaxed) != 0) checktimers(pp, 0);
     if (pp->schedtick % kGlobalRunqInterval == 0 && S().runqsize.load(std::memory_order_relaxed) > 0) {
       std::lock_guard lk(S().mu);
       gp = globrunqget(pp, 1);
@@ -54,7 +50,6 @@ void schedule_loop(M* m) {
     if (!gp) gp = findrunnable(m);  // blocks until work; may change m->p
     if (!gp) return;                // the run is over
     if (m->spinning) resetspinning(m);
-    m->p->schedtick++;
     execute(m, gp);
   }
 }
