@@ -53,8 +53,8 @@ enum class GStatus : std::uint8_t { Idle, Runnable, Running, Waiting, Dead };
 const char* gstatus_name(GStatus s);
 
 struct G {
-  Context ctx;  // suspended state while not Running; ctx.sp null = not started
-  Stack stack;  // bound by gostart (or at spawn, for a large closure)
+  Context ctx;                 // suspended state while not Running; ctx.sp null = not started
+  Stack stack;                 // bound by gostart (or at spawn, for a large closure)
   std::size_t stack_size = 0;  // the size this fiber asked for
   std::atomic<GStatus> status{GStatus::Idle};
   std::uint64_t goid = 0;  // fiber id, gort::fiber_id(); unique per process
@@ -88,7 +88,10 @@ struct GQueue {
   bool empty() const { return head == nullptr; }
   void push_back(G* gp) {
     gp->schedlink = nullptr;
-    if (tail) tail->schedlink = gp; else head = gp;
+    if (tail)
+      tail->schedlink = gp;
+    else
+      head = gp;
     tail = gp;
     size++;
   }

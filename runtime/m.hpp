@@ -24,11 +24,11 @@ struct P;
 
 struct M {
   std::int64_t id = 0;
-  Context g0;          // the thread's own stack: the scheduler runs here
-  G* curg = nullptr;   // the G running on this M, null while on g0
-  P* p = nullptr;      // the P this M holds, null while idle
-  bool spinning = false;  // looking for work; counted in sched.nmspinning
-  std::uint64_t rand = 0; // fastrand state (steal order)
+  Context g0;              // the thread's own stack: the scheduler runs here
+  G* curg = nullptr;       // the G running on this M, null while on g0
+  P* p = nullptr;          // the P this M holds, null while idle
+  bool spinning = false;   // looking for work; counted in sched.nmspinning
+  std::uint64_t rand = 0;  // fastrand state (steal order)
 
   // Set by a G right before it switches away (to g0, or straight to the
   // next G on yield); run by whichever context arrives, right after the

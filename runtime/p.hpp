@@ -48,13 +48,13 @@ struct alignas(64) P {
   std::atomic<std::uint64_t> n_switches{0}, n_steals{0}, n_stolen{0}, n_spawned{0}, n_exited{0};
 
   // --- The owner M only ---
-  M* m = nullptr;                 // M holding this P
-  std::uint32_t schedtick = 0;    // schedule() calls that picked a G
+  M* m = nullptr;               // M holding this P
+  std::uint32_t schedtick = 0;  // schedule() calls that picked a G
   std::uint32_t runnext_streak = 0;
-  GQueue gfree;                   // dead Gs (stackless)
-  std::vector<Stack> stackcache;  // free default-size stacks, LIFO
+  GQueue gfree;                               // dead Gs (stackless)
+  std::vector<Stack> stackcache;              // free default-size stacks, LIFO
   std::uint64_t goid_next = 0, goid_end = 0;  // batch of fiber ids
-  P* link = nullptr;              // sched.pidle list (under sched.mu)
+  P* link = nullptr;                          // sched.pidle list (under sched.mu)
 
   // --- Timers: guarded by timers_mu ---
   std::mutex timers_mu;

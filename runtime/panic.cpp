@@ -87,8 +87,8 @@ void fatal_panic(std::uint64_t goid, std::exception_ptr e) {
   } catch (...) {
     if (auto* t = abi::__cxa_current_exception_type()) type = demangle(t->name());
   }
-  std::string msg = "panic: " + type + (what.empty() ? "" : ": " + what) + "\n\nfiber " + std::to_string(goid) +
-                    " [running]\n";
+  std::string msg = "panic: " + type + (what.empty() ? "" : ": " + what) + "\n\nfiber " +
+                    std::to_string(goid) + " [running]\n";
   die(msg);
 }
 

@@ -119,8 +119,9 @@ void casgstatus(G* gp, GStatus from, GStatus to) {
 #ifndef NDEBUG
   GStatus old = gp->status.exchange(to, std::memory_order_acq_rel);
   if (old != from) {
-    fatal_error(("casgstatus: fiber " + std::to_string(gp->goid) + " was " + gstatus_name(old) + ", expected " +
-                 gstatus_name(from) + " (-> " + gstatus_name(to) + ")").c_str());
+    fatal_error(("casgstatus: fiber " + std::to_string(gp->goid) + " was " + gstatus_name(old) +
+                 ", expected " + gstatus_name(from) + " (-> " + gstatus_name(to) + ")")
+                    .c_str());
   }
 #else
   (void)from;
@@ -129,7 +130,8 @@ void casgstatus(G* gp, GStatus from, GStatus to) {
 }
 
 void throw_outside_fiber(const char* what) {
-  throw std::logic_error(std::string(what) + ": not called from a fiber (only code running under gort::run may)");
+  throw std::logic_error(std::string(what) +
+                         ": not called from a fiber (only code running under gort::run may)");
 }
 
 G* gnew(P* pp) {
@@ -260,7 +262,8 @@ namespace gort {
 
 using namespace gort::rt;
 
-detail::Spawn detail::newproc_begin(std::size_t stack_size, std::size_t closure_size, std::size_t closure_align) {
+detail::Spawn detail::newproc_begin(std::size_t stack_size, std::size_t closure_size,
+                                    std::size_t closure_align) {
   if (!sched.load(std::memory_order_acquire)) throw std::logic_error("gort::go: called outside gort::run");
   M* m = getm();
   P* pp = m ? m->p : nullptr;
@@ -275,7 +278,8 @@ detail::Spawn detail::newproc_begin(std::size_t stack_size, std::size_t closure_
   // top of the stack), or where mapping a stack may fail (stack.hpp).
   if (closure_size > size / 4) {
     gfput(pp, gp);
-    throw std::length_error("gort::go: the function and its arguments take more than a quarter of the fiber's stack");
+    throw std::length_error(
+        "gort::go: the function and its arguments take more than a quarter of the fiber's stack");
   }
   try {
     gp->stack = stackget(pp, size);

@@ -24,9 +24,12 @@ std::size_t parse_positive(const char* s, bool suffixes) {
   if (end == s) return 0;
   if (suffixes && *end) {
     switch (*end++) {
-      case 'k': case 'K': v <<= 10; break;
-      case 'm': case 'M': v <<= 20; break;
-      case 'g': case 'G': v <<= 30; break;
+      case 'k':
+      case 'K': v <<= 10; break;
+      case 'm':
+      case 'M': v <<= 20; break;
+      case 'g':
+      case 'G': v <<= 30; break;
       default: return 0;
     }
   }

@@ -16,8 +16,8 @@
 
 #include <cstdio>
 #include <numeric>
-#include <thread>
 #include <stdexcept>
+#include <thread>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define GORT_LSAN 1

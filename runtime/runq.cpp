@@ -26,7 +26,8 @@ constexpr std::uint32_t kMaxRunnextStreak = 16;
 bool runqputslow(P* pp, G* gp, std::uint32_t h, std::uint32_t t) {
   G* batch[kRunqSize / 2 + 1];
   std::uint32_t n = (t - h) / 2;
-  for (std::uint32_t i = 0; i < n; i++) batch[i] = pp->runq[(h + i) % kRunqSize].load(std::memory_order_relaxed);
+  for (std::uint32_t i = 0; i < n; i++)
+    batch[i] = pp->runq[(h + i) % kRunqSize].load(std::memory_order_relaxed);
   if (!pp->runqhead.compare_exchange_strong(h, h + n, std::memory_order_release)) return false;
   batch[n++] = gp;
   GQueue q;
@@ -61,8 +62,8 @@ G* runqget(P* pp) {
   // A thief may take runnext at any time: claim it by CAS, and only when it
   // is set (an unconditional exchange costs a locked instruction per pick).
   G* next = pp->runnext.load(std::memory_order_acquire);
-  if (next && (pp->runnext_streak < kMaxRunnextStreak ||
-               pp->runqhead.load(std::memory_order_acquire) == pp->runqtail.load(std::memory_order_relaxed))) {
+  if (next && (pp->runnext_streak < kMaxRunnextStreak || pp->runqhead.load(std::memory_order_acquire) ==
+                                                             pp->runqtail.load(std::memory_order_relaxed))) {
     if (pp->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) {
       pp->runnext_streak++;
       return next;
@@ -103,7 +104,8 @@ std::uint32_t runqgrab(P* pp, G** batch, bool steal_runnext) {
       return 1;
     }
     if (n > kRunqSize / 2) continue;  // read an inconsistent h/t pair
-    for (std::uint32_t i = 0; i < n; i++) batch[i] = pp->runq[(h + i) % kRunqSize].load(std::memory_order_relaxed);
+    for (std::uint32_t i = 0; i < n; i++)
+      batch[i] = pp->runq[(h + i) % kRunqSize].load(std::memory_order_relaxed);
     if (pp->runqhead.compare_exchange_strong(h, h + n, std::memory_order_release)) return n;
   }
 }

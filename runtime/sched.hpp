@@ -40,13 +40,13 @@ struct Sched {
   // Fixed for the whole run.
   std::vector<P*> allp;
   std::int32_t procs = 0;
-  std::size_t stack_size = 0;  // default fiber stack size
+  std::size_t stack_size = 0;           // default fiber stack size
   std::vector<std::uint32_t> coprimes;  // numbers coprime with procs (steal order)
 
-  std::atomic<std::int32_t> nmspinning{0};  // Ms with m->spinning
-  std::atomic<std::int32_t> npidle{0};      // Ps on pidle (written under mu)
-  std::atomic<std::int32_t> runqsize{0};    // len(runq) (written under mu)
-  std::atomic<bool> exiting{false};         // main returned: Ms stop
+  std::atomic<std::int32_t> nmspinning{0};      // Ms with m->spinning
+  std::atomic<std::int32_t> npidle{0};          // Ps on pidle (written under mu)
+  std::atomic<std::int32_t> runqsize{0};        // len(runq) (written under mu)
+  std::atomic<bool> exiting{false};             // main returned: Ms stop
   std::atomic<std::uint64_t> n_spawned_nop{0};  // spawns from threads without a P (and main)
 
   // The timed wait: the one idle M sleeping until the earliest timer (Go's
@@ -61,7 +61,7 @@ struct Sched {
   GQueue gfree;           // dead Gs beyond what Ps keep
   std::vector<M*> allm;
   std::vector<G*> allgs;
-  M* poller = nullptr;    // the M in the timed wait, if any
+  M* poller = nullptr;      // the M in the timed wait, if any
   std::int64_t mcount = 0;  // Ms made (ids)
 
   // Exit: the M that ends main stores the status and wakes the supervisor.
@@ -74,8 +74,8 @@ extern std::atomic<Sched*> sched;
 inline Sched& S() { return *sched.load(std::memory_order_relaxed); }
 
 // --- global run queue (sched.mu) ---
-void globrunqput(G* gp);               // takes sched.mu
-void globrunqputbatch(GQueue* q);      // takes sched.mu
+void globrunqput(G* gp);                   // takes sched.mu
+void globrunqputbatch(GQueue* q);          // takes sched.mu
 G* globrunqget(P* pp, std::uint32_t max);  // caller holds sched.mu
 
 // --- idle Ps (caller holds sched.mu) ---
@@ -83,12 +83,12 @@ void pidleput(P* pp);
 P* pidleget();
 
 // --- Ms (mstart.cpp) ---
-void wakep();                        // start a spinning M if a P is idle and none spins
-void startm(P* pp, bool spinning);  // run some M with pp (or an idle P)
+void wakep();                          // start a spinning M if a P is idle and none spins
+void startm(P* pp, bool spinning);     // run some M with pp (or an idle P)
 void stopm(M* m, std::int64_t until);  // sleep until handed a P (or `until`, if >= 0)
 void acquirep(M* m, P* pp);
 P* releasep(M* m);
-void mstart(M* m);                  // an M's thread body
+void mstart(M* m);  // an M's thread body
 
 // kGlobalRunqInterval: how often schedule() looks at the global queue before
 // the local one. 61, as in Go: prime, so it does not beat with other periods.
@@ -101,15 +101,15 @@ G* stealwork(M* m, std::int64_t now);
 void resetspinning(M* m);
 
 // --- the life of a G (proc.cpp) ---
-void execute(M* m, G* gp);  // switch from g0 into gp
-void ready(G* gp);          // Waiting -> Runnable, on the current P (or global)
+void execute(M* m, G* gp);                         // switch from g0 into gp
+void ready(G* gp);                                 // Waiting -> Runnable, on the current P (or global)
 void mcall(void (*fn)(M*, G*, void*), void* arg);  // switch to g0, run fn(m, gp, arg) there
 // gopark parks the current G. commit(gp, arg) runs on g0 once gp is off its
 // stack; typically it releases the lock under which gp was queued. If it
 // returns false gp is made runnable again at once.
 void gopark(bool (*commit)(G*, void*), void* arg, const char* reason);
-G* gnew(P* pp);             // a stackless G, from the free lists or new
-void gfput(P* pp, G* gp);   // a dead, stackless G back to the free lists
+G* gnew(P* pp);                           // a stackless G, from the free lists or new
+void gfput(P* pp, G* gp);                 // a dead, stackless G back to the free lists
 Stack stackget(P* pp, std::size_t size);  // a stack, from pp's cache if it can
 void stackput(P* pp, Stack s);            // a stack back to pp's cache or the pool
 

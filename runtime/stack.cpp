@@ -30,8 +30,8 @@ namespace gort::rt {
 
 namespace {
 
-std::mutex pool_mu;                                     // protects pool and guard_mode
-std::map<std::size_t, std::vector<Stack>>* pool;        // size -> free stacks; never freed
+std::mutex pool_mu;                               // protects pool and guard_mode
+std::map<std::size_t, std::vector<Stack>>* pool;  // size -> free stacks; never freed
 enum class Guard { Unknown, Madvise, Mprotect } guard_mode = Guard::Unknown;
 std::atomic<std::size_t> n_mapped{0};
 std::atomic<bool> lazy_ok{false};  // mirrors guard_mode == Madvise
@@ -46,11 +46,12 @@ std::size_t page_size() {
   if (err == ENOMEM) {
     long max = -1;
     std::ifstream("/proc/sys/vm/max_map_count") >> max;
-    msg += ": out of memory mappings or memory. Each fiber stack guarded with mprotect takes two memory "
-           "mappings, and vm.max_map_count (now " +
-           std::to_string(max) +
-           ") caps them near half that many fibers; raise it, e.g. `sysctl -w vm.max_map_count=1048576`, "
-           "or run fewer fibers at once (Linux 6.13+ guards stacks without extra mappings)";
+    msg +=
+        ": out of memory mappings or memory. Each fiber stack guarded with mprotect takes two memory "
+        "mappings, and vm.max_map_count (now " +
+        std::to_string(max) +
+        ") caps them near half that many fibers; raise it, e.g. `sysctl -w vm.max_map_count=1048576`, "
+        "or run fewer fibers at once (Linux 6.13+ guards stacks without extra mappings)";
   }
   throw std::system_error(err, std::generic_category(), msg);
 }
@@ -92,8 +93,8 @@ Stack map_chunk(std::size_t size, std::size_t count) {
     if (mprotect_stacks >= limit) throw_map_error("guard page", ENOMEM);
     count = std::min(count, limit - mprotect_stacks);
   }
-  void* mem = mmap(nullptr, stride * count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+  void* mem = mmap(nullptr, stride * count, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) throw_map_error("mmap", errno);
   auto* base = static_cast<char*>(mem);
   std::size_t ok = 0;

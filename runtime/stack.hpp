@@ -26,8 +26,8 @@
 namespace gort::rt {
 
 struct Stack {
-  void* lo = nullptr;     // lowest usable address (just above the guard)
-  std::size_t size = 0;   // usable bytes
+  void* lo = nullptr;    // lowest usable address (just above the guard)
+  std::size_t size = 0;  // usable bytes
   explicit operator bool() const { return lo != nullptr; }
   void* hi() const { return static_cast<char*>(lo) + size; }
 };

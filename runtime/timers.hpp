@@ -25,7 +25,7 @@ namespace gort::rt {
 struct P;
 
 struct Timer {
-  std::int64_t when = 0;                          // nanotime() at which to fire
+  std::int64_t when = 0;  // nanotime() at which to fire
   void (*f)(void* arg, std::uint64_t seq) = nullptr;
   void* arg = nullptr;
   std::uint64_t seq = 0;

@@ -123,10 +123,11 @@ TEST_CASE("go: fibers may be spawned from a thread the runtime does not own") {
     gort::WaitGroup wg;
     wg.add(100);
     std::thread t([&] {
-      for (int i = 0; i < 100; i++) gort::go([&] {
-        ran++;
-        wg.done();
-      });
+      for (int i = 0; i < 100; i++)
+        gort::go([&] {
+          ran++;
+          wg.done();
+        });
     });
     wg.wait();
     t.join();
@@ -135,10 +136,12 @@ TEST_CASE("go: fibers may be spawned from a thread the runtime does not own") {
 }
 
 TEST_CASE("go: fiber-only calls made outside gort::run throw a clear logic_error") {
-  CHECK_THROWS_WITH_AS(gort::yield(), doctest::Contains("gort::yield: not called from a fiber"), std::logic_error);
+  CHECK_THROWS_WITH_AS(gort::yield(), doctest::Contains("gort::yield: not called from a fiber"),
+                       std::logic_error);
   CHECK_THROWS_WITH_AS(gort::sleep_for(std::chrono::milliseconds(1)),
                        doctest::Contains("gort::sleep_until: not called from a fiber"), std::logic_error);
-  CHECK_THROWS_WITH_AS(gort::go([] {}), doctest::Contains("gort::go: called outside gort::run"), std::logic_error);
+  CHECK_THROWS_WITH_AS(gort::go([] {}), doctest::Contains("gort::go: called outside gort::run"),
+                       std::logic_error);
   gort::WaitGroup wg;
   wg.add(1);
   CHECK_THROWS_WITH_AS(wg.wait(), doctest::Contains("not called from a fiber"), std::logic_error);

@@ -30,9 +30,10 @@ TEST_CASE("run: fibers still alive when main returns are abandoned and run retur
     never.add(1);
     for (int i = 0; i < 100; i++) gort::go([] { never.wait(); });
     for (int i = 0; i < 100; i++) gort::go([] { gort::sleep_for(1h); });
-    for (int i = 0; i < 100; i++) gort::go([] {
-      for (;;) gort::yield();
-    });
+    for (int i = 0; i < 100; i++)
+      gort::go([] {
+        for (;;) gort::yield();
+      });
     gort::sleep_for(10ms);
     return 3;
   });

@@ -64,9 +64,12 @@ TEST_CASE("runq: a ping-pong pair in runnext cannot starve the rest of the queue
     G* g = runqget(&pp);
     REQUIRE(g != nullptr);
     picks++;
-    if (g == &ping) runqput(&pp, &pong, true);
-    else if (g == &pong) runqput(&pp, &ping, true);
-    else served.insert(g);
+    if (g == &ping)
+      runqput(&pp, &pong, true);
+    else if (g == &pong)
+      runqput(&pp, &ping, true);
+    else
+      served.insert(g);
   }
   CHECK(served.size() == queued.size());
   CHECK(picks <= 17 * 10 + 1);

@@ -12,7 +12,8 @@ namespace {
 double cpu_seconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 }  // namespace
 
@@ -69,10 +70,11 @@ TEST_CASE("schedule: fibers on the global run queue run while local ones keep yi
     gort::WaitGroup wg;
     wg.add(200);
     std::thread t([&] {
-      for (int i = 0; i < 200; i++) gort::go([&] {
-        ran++;
-        wg.done();
-      });
+      for (int i = 0; i < 200; i++)
+        gort::go([&] {
+          ran++;
+          wg.done();
+        });
     });
     wg.wait();
     t.join();

@@ -1,8 +1,8 @@
 // Tests of runtime/stack.cpp: pooled, guarded stacks.
 #include "gort_test.hpp"
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <system_error>
 
@@ -15,10 +15,11 @@ TEST_CASE("stack: stacks are pooled and reused, not mapped per spawn") {
     for (int round = 0; round < 1000; round++) {
       gort::WaitGroup wg;
       wg.add(100);
-      for (int i = 0; i < 100; i++) gort::go([&] {
-        gort::yield();
-        wg.done();
-      });
+      for (int i = 0; i < 100; i++)
+        gort::go([&] {
+          gort::yield();
+          wg.done();
+        });
       wg.wait();
     }
     auto st = gort::stats();

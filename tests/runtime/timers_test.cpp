@@ -79,10 +79,11 @@ TEST_CASE("timers: a sleeper wakes even when every P is busy yielding") {
     std::atomic<bool> stop{false};
     gort::WaitGroup hogs;
     hogs.add(procs);
-    for (int i = 0; i < procs; i++) gort::go([&] {
-      while (!stop) gort::yield();
-      hogs.done();
-    });
+    for (int i = 0; i < procs; i++)
+      gort::go([&] {
+        while (!stop) gort::yield();
+        hogs.done();
+      });
     auto t0 = steady_clock::now();
     gort::sleep_for(30ms);
     CHECK(steady_clock::now() - t0 >= 30ms);

@@ -14,11 +14,12 @@ TEST_CASE("WaitGroup: wait returns only after every fiber called done") {
     std::atomic<int> done{0};
     gort::WaitGroup wg;
     wg.add(kN);
-    for (int i = 0; i < kN; i++) gort::go([&, i] {
-      gort::sleep_for(std::chrono::microseconds(i % 50));
-      done++;
-      wg.done();
-    });
+    for (int i = 0; i < kN; i++)
+      gort::go([&, i] {
+        gort::sleep_for(std::chrono::microseconds(i % 50));
+        done++;
+        wg.done();
+      });
     wg.wait();
     CHECK(done == kN);
   });
@@ -30,11 +31,12 @@ TEST_CASE("WaitGroup: several fibers may wait on one group") {
     start.add(1);
     std::atomic<int> released{0};
     waiters.add(10);
-    for (int i = 0; i < 10; i++) gort::go([&] {
-      start.wait();
-      released++;
-      waiters.done();
-    });
+    for (int i = 0; i < 10; i++)
+      gort::go([&] {
+        start.wait();
+        released++;
+        waiters.done();
+      });
     gort::sleep_for(std::chrono::milliseconds(5));
     CHECK(released == 0);
     start.done();

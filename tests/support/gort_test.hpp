@@ -47,8 +47,8 @@ void for_each_procs(F&& body) {
 }
 
 struct ChildResult {
-  int status = -1;        // exit status, or 128 + signal number
-  std::string out, err;   // what the child wrote to stdout and stderr
+  int status = -1;       // exit status, or 128 + signal number
+  std::string out, err;  // what the child wrote to stdout and stderr
 };
 
 // run_child forks, runs f in the child (its return value is the exit

@@ -36,6 +36,9 @@ struct FiberOptions {
   std::size_t stack_size = 0;
 };
 
+// clang-format 14 mangles requires-clauses: keep it off them.
+// clang-format off
+
 // go spawns a fiber running std::invoke(f, args...). It throws
 // std::logic_error outside gort::run and std::system_error when no stack can
 // be had (for example when vm.max_map_count is reached).
@@ -77,5 +80,6 @@ void go(const FiberOptions& opts, F&& f, Args&&... args) {
   }
   detail::newproc_commit(s, &Closure::invoke);
 }
+// clang-format on
 
 }  // namespace gort
