@@ -26,15 +26,6 @@ int throw_int_in_main() {
   return gort::run([]() -> int { throw 42; });
 }
 
-// recurse uses about 1 KiB of stack per level. The frame is read after the
-// recursive call, so no compiler can turn the recursion into a loop.
-int recurse(int n) {
-  volatile char frame[1024];
-  frame[n % 1024] = static_cast<char>(n);
-  int below = n == 0 ? 0 : recurse(n - 1);
-  return below + frame[n % 1024];
-}
-
 int overflow_in_fiber() {
   return gort::run([] {
     gort::WaitGroup wg;
@@ -42,7 +33,7 @@ int overflow_in_fiber() {
     gort::go(gort::FiberOptions{.stack_size = 64 * 1024}, [&] {
       std::printf("id=%llu\n", static_cast<unsigned long long>(gort::fiber_id()));
       std::fflush(stdout);
-      recurse(1 << 20);  // ~1 GiB of frames
+      gort_test::use_stack(1 << 20);  // 1 GiB of frames
       wg.done();
     });
     wg.wait();

@@ -38,13 +38,18 @@ TEST_CASE("procs: by default there is one P per CPU the process may run on") {
 }
 
 namespace {
-// deep uses about 1 KiB of stack per level. The frame is read after the
-// recursive call, so no compiler can turn the recursion into a loop.
-int deep(int n) {
-  volatile char frame[1024];
-  frame[n % 1024] = static_cast<char>(n);
-  int below = n == 0 ? 0 : deep(n - 1);
-  return below + frame[n % 1024];
+// 600 KiB of frames in a fiber with the default stack size.
+int deep_fiber() {
+  return gort::run([] {
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      gort_test::use_stack(600);
+      wg.done();
+    });
+    wg.wait();
+    return 0;
+  });
 }
 }  // namespace
 
@@ -52,30 +57,12 @@ TEST_CASE("procs: GORT_STACK_SIZE sets the default fiber stack size") {
   // 600 KiB of frames: overflows the 256 KiB default, fits in 1 MiB.
   auto r = run_child([] {
     setenv("GORT_STACK_SIZE", "1M", 1);
-    return gort::run([] {
-      gort::WaitGroup wg;
-      wg.add(1);
-      gort::go([&] {
-        deep(600);
-        wg.done();
-      });
-      wg.wait();
-      return 0;
-    });
+    return deep_fiber();
   });
   CHECK(r.status == 0);
   auto small = run_child([] {
     setenv("GORT_STACK_SIZE", "128K", 1);
-    return gort::run([] {
-      gort::WaitGroup wg;
-      wg.add(1);
-      gort::go([&] {
-        deep(600);
-        wg.done();
-      });
-      wg.wait();
-      return 0;
-    });
+    return deep_fiber();
   });
   CHECK(small.status == 2);
   CHECK(small.err.find("stack overflow") != std::string::npos);

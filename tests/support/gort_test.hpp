@@ -46,6 +46,10 @@ void for_each_procs(F&& body) {
   }
 }
 
+// use_stack uses about `kib` KiB of stack, in 1 KiB frames. Each frame is
+// read after the recursive call, so no compiler can turn it into a loop.
+int use_stack(int kib);
+
 struct ChildResult {
   int status = -1;       // exit status, or 128 + signal number
   std::string out, err;  // what the child wrote to stdout and stderr

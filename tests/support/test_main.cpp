@@ -23,6 +23,13 @@ std::string drain(int fd) {
 }
 }  // namespace
 
+int use_stack(int kib) {
+  volatile char frame[1024];
+  frame[kib % 1024] = static_cast<char>(kib);
+  int below = kib <= 1 ? 0 : use_stack(kib - 1);
+  return below + frame[kib % 1024];
+}
+
 ChildResult run_child(int (*f)()) {
   int out[2], err[2];
   REQUIRE(pipe(out) == 0);
