@@ -57,6 +57,7 @@ struct G {
   Stack stack;                 // bound by gostart (or at spawn, for a large closure)
   std::size_t stack_size = 0;  // the size this fiber asked for
   std::atomic<GStatus> status{GStatus::Idle};
+  bool is_main = false;  // the fiber gort::run started; its end ends the run
   std::uint64_t goid = 0;  // fiber id, gort::fiber_id(); unique per process
   G* schedlink = nullptr;  // link in a run queue or free list
   M* m = nullptr;          // the M running this G (while Running)
@@ -66,7 +67,6 @@ struct G {
   void (*entry)(void*) = nullptr;
   void* closure = nullptr;
   alignas(16) unsigned char inline_closure[kInlineClosure];
-  bool is_main = false;  // the fiber gort::run started; its end ends the run
 
   // While Waiting: why (for dumps), and the link of the wait queue holding it.
   const char* waitreason = nullptr;
