@@ -57,7 +57,7 @@ struct G {
   Stack stack;                 // bound by gostart (or at spawn, for a large closure)
   std::size_t stack_size = 0;  // the size this fiber asked for
   std::atomic<GStatus> status{GStatus::Idle};
-  bool is_main = false;  // the fiber gort::run started; its end ends the run
+  bool is_main = false;    // the fiber gort::run started; its end ends the run
   std::uint64_t goid = 0;  // fiber id, gort::fiber_id(); unique per process
   G* schedlink = nullptr;  // link in a run queue or free list
   M* m = nullptr;          // the M running this G (while Running)
@@ -75,8 +75,9 @@ struct G {
   Timer timer;  // sleep_until's timer
 };
 
-// casgstatus moves gp from `from` to `to`, asserting (in debug builds) that
-// gp was in `from`: a wrong transition is a runtime bug.
+// casgstatus moves gp from `from` to `to`, checking (in debug and sanitizer
+// builds, GORT_DEBUG_CHECKS) that gp was in `from`: a wrong transition is a
+// runtime bug, reported as a fatal error.
 void casgstatus(G* gp, GStatus from, GStatus to);
 
 // GQueue: an intrusive FIFO of Gs linked through schedlink (no ownership of

@@ -3,7 +3,7 @@
 //
 // One thread sleeps on a note; any thread may wake it. A wakeup that comes
 // before the sleep is not lost: sleep() then returns at once. The sleeper
-// clears the note before reusing it. Used for idle Ms (m.cpp) and for the
+// clears the note before reusing it. Used for idle Ms (mstart.cpp) and for the
 // supervisor that waits for main to return (run.cpp).
 //
 // States of `key`: 0 = clear, 1 = woken.

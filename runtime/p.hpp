@@ -49,7 +49,7 @@ struct alignas(64) P {
 
   // --- The owner M only ---
   M* m = nullptr;               // M holding this P
-  std::uint32_t schedtick = 0;  // schedule() calls that picked a G
+  std::uint32_t schedtick = 0;  // switches into a G (schedule() and yield's fast path)
   std::uint32_t runnext_streak = 0;
   GQueue gfree;                               // dead Gs (stackless)
   std::vector<Stack> stackcache;              // free default-size stacks, LIFO

@@ -2,13 +2,20 @@
 // Gosched), from gort::go to the switch that starts the fiber and back.
 //
 // The path from `gort::go(f)` to the line that switches stacks:
-//   go()             <gort/go.hpp>  builds the closure on the new stack
-//   newproc_begin    here           gnew(): a G and stack from a free list
-//   newproc_commit   here           ctx_make() + runqput() + wakep()
+//   go()             <gort/go.hpp>  builds the closure where newproc_begin says
+//   newproc_begin    here           gnew(): a G from a free list; closure space
+//                                   inside it (or atop a stack bound now)
+//   newproc_commit   here           runqput() + wakep()
 //   schedule_loop    schedule.cpp   some M's g0 takes the G off a run queue
-//   execute          here           ctx_switch(&m->g0, &gp->ctx)
+//   execute          here           switch_to_g(): gostart() binds a stack and
+//                                   ctx_make()s it, then ctx_switch()
 //   switch_to        context_boost.cpp   jump_fcontext: now on the G's stack
-//   fiber_main       here           runs the closure, then goexit
+//   fiber_main       here           finish_switch(), runs the closure, then
+//                                   goexit: ctx_exit() to g0, which frees the G
+// Every switch is followed by finish_switch() on the context that arrives: it
+// runs what the context that left asked for (m->after), once that context is
+// off its stack. yield() may switch straight to the next G; park and exit go
+// through g0.
 //
 // Park protocol. A G never puts itself on a wait queue and then switches
 // away in two steps another thread could interleave with: it locks the wait
@@ -116,7 +123,7 @@ const char* gstatus_name(GStatus s) {
 }
 
 void casgstatus(G* gp, GStatus from, GStatus to) {
-#ifndef NDEBUG
+#if !defined(NDEBUG) || defined(GORT_DEBUG_CHECKS)
   GStatus old = gp->status.exchange(to, std::memory_order_acq_rel);
   if (old != from) {
     fatal_error(("casgstatus: fiber " + std::to_string(gp->goid) + " was " + gstatus_name(old) +

@@ -14,8 +14,13 @@
 //  - An M gives up looking in this order: (1) put its P on the idle list,
 //    (2) stop spinning (decrement nmspinning), (3) look at every P's runq and
 //    the global runq once more, and only then (4) sleep.
-//  Both sides use seq_cst atomics, so either the producer sees the idle P and
+//  For the global queue (runqsize, stored seq_cst under sched.mu) this is a
+//  strict Dekker argument: either the producer sees the idle P and
 //  nmspinning == 0 and wakes someone, or the M in step (3) sees the new G.
+//  A put on a P's local queue is published with a release store, as in Go,
+//  which the producer's later loads may overtake: an idle P may then miss
+//  the chance to help, but the G is not stranded, since its own P runs it at
+//  its next schedule(). Timers use seq_cst on both sides (timers.cpp).
 #include "panic.hpp"
 #include "sched.hpp"
 #include "timers.hpp"
@@ -147,6 +152,12 @@ G* globrunqget(P* pp, std::uint32_t max) {
   n = std::min(n, n / static_cast<std::uint32_t>(s.procs) + 1);
   if (max > 0 && n > max) n = max;
   if (n > kRunqSize / 2) n = kRunqSize / 2;
+  // runqput must not overflow here (its overflow path takes sched.mu, which
+  // we hold): take no more than the ring has room for.
+  std::uint32_t used =
+      pp->runqtail.load(std::memory_order_relaxed) - pp->runqhead.load(std::memory_order_acquire);
+  if (n > kRunqSize - used) n = kRunqSize - used;
+  if (n == 0) n = 1;  // the one we return needs no room
   G* gp = s.runq.pop_front();
   for (std::uint32_t i = 1; i < n; i++) runqput(pp, s.runq.pop_front(), false);
   s.runqsize.store(static_cast<std::int32_t>(s.runq.size));

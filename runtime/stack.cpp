@@ -1,10 +1,10 @@
 // stack.cpp: the stack pool (see stack.hpp for the layout and the guard).
 //
 // Pool: one free list per stack size, all under pool_mu. The hot path rarely
-// gets here: dead Gs keep their stacks and are reused whole (g.cpp), so the
-// pool is touched only when the G free lists run dry or a fiber asked for an
-// unusual stack size. Stacks are mapped in chunks of several stacks to make
-// fewer mmap calls; with MADV_GUARD_INSTALL a chunk stays one VMA.
+// gets here: a fiber that ends gives its stack to its P's stackcache and the
+// next fiber to start there takes it back (proc.cpp), so the pool is touched
+// only when a P's cache runs dry or overflows, or for an unusual stack size. Stacks are mapped in chunks of
+// several stacks to make fewer mmap calls; with MADV_GUARD_INSTALL a chunk stays one VMA.
 #include "stack.hpp"
 
 #include <sys/mman.h>

@@ -8,10 +8,10 @@
 //  - in schedule(), for the M's own P, before picking a fiber;
 //  - in findrunnable(), for every other P while stealing (an idle P's timers
 //    are run by whichever M looks at it);
-//  - by the M asleep in the timed wait (sched.poller, proc.cpp), woken when the
-//    earliest timer of all Ps is due.
-// A timer function runs on g0 or a fiber's stack, with no lock held; it must
-// not block (readying a G is what it is for).
+//  - by the M asleep in the timed wait (sched.poller, mstart.cpp), woken when
+//    the earliest timer of all Ps is due.
+// A timer function runs on g0 with no lock held; it must not block (readying
+// a G is what it is for).
 //
 // Stale fires: `seq` is passed to `f`, so an owner that re-arms a timer can
 // ignore a fire meant for an older arming (Go issue 35532; used by deadlines).

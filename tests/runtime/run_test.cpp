@@ -68,6 +68,10 @@ int abandon_with_heap_memory() {
       });
     }
     gort::sleep_for(10ms);
+    // And fibers that never get to run: their closures own memory too.
+    for (int i = 0; i < 100; i++) {
+      gort::go([held = std::make_unique<std::vector<int>>(1000, 2)] { (void)held; });
+    }
     return 0;
   });
   std::exit(rc);  // a normal exit: atexit handlers and leak checks run

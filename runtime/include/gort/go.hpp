@@ -3,8 +3,9 @@
 //   gort::go(f, args...);                           // like: go f(args...)
 //   gort::go(gort::FiberOptions{.stack_size = 1 << 20}, f, args...);
 //
-// f and args are decay-copied (moved when given as rvalues) into storage at the
-// top of the new fiber's stack, so spawning allocates nothing on the heap.
+// f and args are decay-copied (moved when given as rvalues) into the
+// runtime's fiber record when they fit in 64 bytes, else at the top of the
+// new fiber's stack: spawning allocates nothing on the heap.
 // The fiber becomes runnable at once; it runs on whichever M (OS thread) picks
 // it up, and may move between Ms every time it parks or yields.
 //
@@ -58,7 +59,8 @@ template <class F, class... Args>
   requires(!std::same_as<std::remove_cvref_t<F>, FiberOptions>) &&
           std::invocable<std::decay_t<F>, std::decay_t<Args>...>
 void go(const FiberOptions& opts, F&& f, Args&&... args) {
-  // The closure lives at the top of the fiber's stack until the fiber ends.
+  // The closure lives in the fiber's record or at the top of its stack
+  // (wherever newproc_begin says) until the fiber ends.
   struct Closure {
     std::decay_t<F> fn;
     std::tuple<std::decay_t<Args>...> args;

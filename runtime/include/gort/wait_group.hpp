@@ -2,7 +2,9 @@
 //
 // wait() parks the calling fiber (never its thread) until the counter drops
 // to zero. As in Go: add() with a positive delta must happen before the
-// fibers it counts can call done(); a negative counter is a panic.
+// fibers it counts can call done(). A negative counter throws
+// std::logic_error("sync: negative WaitGroup counter"), a panic if it
+// escapes the fiber.
 #pragma once
 
 #include <atomic>

@@ -2,8 +2,8 @@
 //
 // go() is a template so that any callable can be spawned without a heap
 // allocation. It talks to the runtime through these three calls (runtime/proc.cpp):
-//   newproc_begin  takes a free G and its stack and reserves closure storage
-//                  at the top of the stack;
+//   newproc_begin  takes a free G and reserves closure storage: inside the G
+//                  if the closure fits, else at the top of a stack bound now;
 //   newproc_commit records the entry point and makes the G runnable;
 //   newproc_abort  gives the G back if constructing the closure threw.
 #pragma once
