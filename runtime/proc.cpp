@@ -141,13 +141,27 @@ void throw_outside_fiber(const char* what) {
                          ": not called from a fiber (only code running under gort::run may)");
 }
 
+// kGfreeBatch: Gs a P hands to or takes from the global free list at once.
+constexpr std::uint32_t kGfreeBatch = 32;
+
 G* gnew(P* pp) {
   G* gp = pp ? pp->gfree.pop_front() : nullptr;
   if (!gp) {
-    std::lock_guard lk(S().mu);
-    // Refill the P's cache from the global list, up to 32 Gs.
-    while (pp && pp->gfree.size < 32 && !S().gfree.empty()) pp->gfree.push_back(S().gfree.pop_front());
-    gp = pp ? pp->gfree.pop_front() : S().gfree.pop_front();
+    GQueue batch;  // a whole batch from the global list (pp's list is empty)
+    {
+      std::lock_guard lk(S().gfree_mu);
+      if (!S().gfree.empty()) {
+        batch = S().gfree.back();
+        S().gfree.pop_back();
+      }
+    }
+    gp = batch.pop_front();
+    if (pp) {
+      pp->gfree = batch;
+    } else if (!batch.empty()) {
+      std::lock_guard lk(S().gfree_mu);
+      S().gfree.push_back(batch);
+    }
   }
   if (!gp) {
     gp = new G;
@@ -165,12 +179,16 @@ void gfput(P* pp, G* gp) {
   gp->ctx.sp = nullptr;
   if (pp) {
     pp->gfree.push_back(gp);
-    if (pp->gfree.size < 64) return;
-    std::lock_guard lk(S().mu);
-    while (pp->gfree.size > 32) S().gfree.push_back(pp->gfree.pop_front());
+    if (pp->gfree.size < 2 * kGfreeBatch) return;
+    GQueue batch;  // the oldest half, linked here, handed over in O(1)
+    while (batch.size < kGfreeBatch) batch.push_back(pp->gfree.pop_front());
+    std::lock_guard lk(S().gfree_mu);
+    S().gfree.push_back(batch);
   } else {
-    std::lock_guard lk(S().mu);
-    S().gfree.push_back(gp);
+    GQueue one;
+    one.push_back(gp);
+    std::lock_guard lk(S().gfree_mu);
+    S().gfree.push_back(one);
   }
 }
 

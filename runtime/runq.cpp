@@ -30,7 +30,7 @@ bool runqputslow(P* pp, G* gp, std::uint32_t h, std::uint32_t t) {
     batch[i] = pp->runq[(h + i) % kRunqSize].load(std::memory_order_relaxed);
   if (!pp->runqhead.compare_exchange_strong(h, h + n, std::memory_order_release)) return false;
   batch[n++] = gp;
-  GQueue q;
+  GQueue q;  // linked here, on the hot Gs; handed over whole
   for (std::uint32_t i = 0; i < n; i++) q.push_back(batch[i]);
   globrunqputbatch(&q);
   return true;

@@ -16,21 +16,26 @@
 //   run.cpp       gort::run: create Ps and Ms, wait for main, tear down
 //
 // Lock order (a lock may be taken while holding only locks above it):
-//   1. user-visible primitives' internal locks (WaitGroup's SpinLock)
+//   1. user-visible primitives' internal locks (WaitGroup's lock word)
 //   2. P.timers_mu
 //   3. sched.mu
-//   4. stack pool_mu (stack.cpp)
+//   4. sched.gfree_mu
+//   5. stack pool_mu (stack.cpp)
+// sched.mu, gfree_mu and the primitives' locks are the runtime's own
+// spin-then-sleep lock (lock.hpp).
 // No lock is held across a stack switch, except the one a park hands to its
 // commit function, which g0 releases (proc.cpp).
 #pragma once
 
 #include "g.hpp"
+#include "lock.hpp"
 #include "m.hpp"
 #include "note.hpp"
 #include "p.hpp"
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <vector>
 
@@ -53,12 +58,19 @@ struct Sched {
   // netpoll waiter). pollUntil is its wake-up time, 0 if no M waits so.
   std::atomic<std::int64_t> poll_until{0};
 
+  // --- gfree_mu protects gfree: dead Gs beyond what Ps keep, in batches of
+  // up to kGfreeBatch, so that a P hands over or takes a batch in O(1) under
+  // the lock (walking cold Gs under a lock stalls the other P). A lock of its
+  // own (Go's sched.gFree.lock): spawning and exiting on different Ps pass
+  // Gs through it all the time, and should not queue behind the run queue.
+  Mutex gfree_mu;
+  std::vector<GQueue> gfree;
+
   // --- mu protects everything below ---
-  std::mutex mu;
-  std::vector<M*> midle;  // idle Ms, asleep on their note
-  P* pidle = nullptr;     // idle Ps, linked through P::link
-  GQueue runq;            // the global run queue
-  GQueue gfree;           // dead Gs beyond what Ps keep
+  Mutex mu;
+  std::vector<M*> midle;    // idle Ms, asleep on their note
+  P* pidle = nullptr;       // idle Ps, linked through P::link
+  std::deque<GQueue> runq;  // the global run queue: a FIFO of batches (see globrunqget)
   std::vector<M*> allm;
   std::vector<G*> allgs;
   M* poller = nullptr;      // the M in the timed wait, if any
@@ -74,9 +86,10 @@ extern std::atomic<Sched*> sched;
 inline Sched& S() { return *sched.load(std::memory_order_relaxed); }
 
 // --- global run queue (sched.mu) ---
-void globrunqput(G* gp);                   // takes sched.mu
-void globrunqputbatch(GQueue* q);          // takes sched.mu
-G* globrunqget(P* pp, std::uint32_t max);  // caller holds sched.mu
+void globrunqput(G* gp);                       // takes sched.mu
+void globrunqputbatch(GQueue* q);              // takes sched.mu
+GQueue globrunqget(P* pp, std::uint32_t max);  // caller holds sched.mu
+G* globrunqtake(P* pp, GQueue q);              // no lock: first of q; the rest to pp's runq
 
 // --- idle Ps (caller holds sched.mu) ---
 void pidleput(P* pp);

@@ -29,6 +29,28 @@ namespace gort::rt {
 
 namespace {
 
+// kIdleSpinNs: how long a spinning M keeps looking before it gives up its P.
+// Picked empirically (spawn benchmark, 2 Ps): long enough to bridge the gaps
+// of a producer on another P, short enough to be noise when truly idle.
+constexpr std::int64_t kIdleSpinNs = 20'000;
+
+// spin_for_work polls every run queue and the timers for up to `ns`;
+// returns whether something showed up.
+bool spin_for_work(std::int64_t ns) {
+  const std::int64_t end = nanotime() + ns;
+  do {
+    for (int i = 0; i < 64; i++) cpu_relax();
+    if (S().exiting.load(std::memory_order_relaxed) || S().runqsize.load(std::memory_order_relaxed) != 0)
+      return true;
+    for (P* p2 : S().allp) {
+      if (!runqempty(p2)) return true;
+      std::int64_t w = p2->timer0_when.load(std::memory_order_relaxed);
+      if (w != 0 && w <= nanotime()) return true;
+    }
+  } while (nanotime() < end);
+  return false;
+}
+
 // checkrunqs_nop looks for work after the M gave up its P (step 3 above).
 // Returns a P to go back to, or null.
 P* checkrunqs_nop() {
@@ -48,8 +70,12 @@ void schedule_loop(M* m) {
     G* gp = nullptr;
     if (pp->timer0_when.load(std::memory_order_relaxed) != 0) checktimers(pp, 0);
     if (pp->schedtick % kGlobalRunqInterval == 0 && S().runqsize.load(std::memory_order_relaxed) > 0) {
-      std::lock_guard lk(S().mu);
-      gp = globrunqget(pp, 1);
+      GQueue q;
+      {
+        std::lock_guard lk(S().mu);
+        q = globrunqget(pp, 1);
+      }
+      gp = globrunqtake(pp, q);
     }
     if (!gp) gp = runqget(pp);
     if (!gp) gp = findrunnable(m);  // blocks until work; may change m->p
@@ -80,8 +106,12 @@ G* findrunnable(M* m) {
     checktimers(pp, now);
     if (G* gp = runqget(pp)) return gp;
     if (S().runqsize.load() != 0) {
-      std::lock_guard lk(S().mu);
-      if (G* gp = globrunqget(pp, 0)) return gp;
+      GQueue q;
+      {
+        std::lock_guard lk(S().mu);
+        q = globrunqget(pp, 0);
+      }
+      if (G* gp = globrunqtake(pp, q)) return gp;
     }
     // (issue 4: a non-blocking netpoll goes here.)
 
@@ -94,15 +124,27 @@ G* findrunnable(M* m) {
         S().nmspinning.fetch_add(1);
       }
       if (G* gp = stealwork(m, now)) return gp;
+      // Before sleeping, watch the queues a little longer: putting an M to
+      // sleep and waking it again costs two futex calls and two thread
+      // switches (~5-10 us here), and under a steady stream of new fibers
+      // work usually reappears sooner than that.
+      if (spin_for_work(kIdleSpinNs)) continue;
     }
 
     // Nothing to do: give up the P (step 1).
     {
-      std::lock_guard lk(S().mu);
-      if (S().exiting.load()) return nullptr;
-      if (S().runqsize.load() != 0) return globrunqget(pp, 0);
-      releasep(m);
-      pidleput(pp);
+      GQueue q;
+      {
+        std::lock_guard lk(S().mu);
+        if (S().exiting.load()) return nullptr;
+        if (S().runqsize.load() != 0) {
+          q = globrunqget(pp, 0);
+        } else {
+          releasep(m);
+          pidleput(pp);
+        }
+      }
+      if (!q.empty()) return globrunqtake(pp, q);
     }
     if (m->spinning) {
       // Steps 2 and 3.
@@ -130,37 +172,59 @@ void resetspinning(M* m) {
 }
 
 // --- global run queue ---
+//
+// The global queue is a FIFO of batches (GQueues) so that every operation
+// under sched.mu is O(1): a P overflowing its ring hands over a whole batch
+// (runqputslow), and a P taking work takes a whole batch and walks it after
+// unlocking. Walking a list of cold Gs under the lock, one cache miss per G,
+// would stall every other P waiting for it.
+
+// kGlobalBatch: Gs put one at a time (from threads without a P) are grouped
+// into batches of up to this many.
+constexpr std::uint32_t kGlobalBatch = 64;
 
 void globrunqput(G* gp) {
-  std::lock_guard lk(S().mu);
-  S().runq.push_back(gp);
-  S().runqsize.store(static_cast<std::int32_t>(S().runq.size));
+  Sched& s = S();
+  std::lock_guard lk(s.mu);
+  if (s.runq.empty() || s.runq.back().size >= kGlobalBatch) s.runq.emplace_back();
+  s.runq.back().push_back(gp);
+  s.runqsize.store(s.runqsize.load(std::memory_order_relaxed) + 1);
 }
 
 void globrunqputbatch(GQueue* q) {
-  std::lock_guard lk(S().mu);
-  while (G* gp = q->pop_front()) S().runq.push_back(gp);
-  S().runqsize.store(static_cast<std::int32_t>(S().runq.size));
+  Sched& s = S();
+  std::lock_guard lk(s.mu);
+  auto n = static_cast<std::int32_t>(q->size);
+  s.runq.push_back(*q);
+  *q = GQueue{};
+  s.runqsize.store(s.runqsize.load(std::memory_order_relaxed) + n);
 }
 
-// globrunqget takes a fair share of the global queue for pp: returns one G
-// and puts up to max-1 (0 = no limit but half a runq) more on pp's runq.
-G* globrunqget(P* pp, std::uint32_t max) {
+// globrunqget takes work for pp from the head of the global queue: with
+// max == 1 one G, else the first batch whole, if pp's ring has room for it
+// (runqput must not overflow: its overflow path takes sched.mu, which we
+// hold), else one G.
+GQueue globrunqget(P* pp, std::uint32_t max) {
   Sched& s = S();
-  std::uint32_t n = s.runq.size;
-  if (n == 0) return nullptr;
-  n = std::min(n, n / static_cast<std::uint32_t>(s.procs) + 1);
-  if (max > 0 && n > max) n = max;
-  if (n > kRunqSize / 2) n = kRunqSize / 2;
-  // runqput must not overflow here (its overflow path takes sched.mu, which
-  // we hold): take no more than the ring has room for.
+  GQueue out;
+  if (s.runq.empty()) return out;
+  GQueue& first = s.runq.front();
   std::uint32_t used =
       pp->runqtail.load(std::memory_order_relaxed) - pp->runqhead.load(std::memory_order_acquire);
-  if (n > kRunqSize - used) n = kRunqSize - used;
-  if (n == 0) n = 1;  // the one we return needs no room
-  G* gp = s.runq.pop_front();
-  for (std::uint32_t i = 1; i < n; i++) runqput(pp, s.runq.pop_front(), false);
-  s.runqsize.store(static_cast<std::int32_t>(s.runq.size));
+  if (max != 1 && first.size <= kRunqSize - used + 1) {  // +1: the one we return needs no room
+    out = first;
+    s.runq.pop_front();
+  } else {
+    out.push_back(first.pop_front());
+    if (first.empty()) s.runq.pop_front();
+  }
+  s.runqsize.store(s.runqsize.load(std::memory_order_relaxed) - static_cast<std::int32_t>(out.size));
+  return out;
+}
+
+G* globrunqtake(P* pp, GQueue q) {
+  G* gp = q.pop_front();
+  while (G* g = q.pop_front()) runqput(pp, g, false);
   return gp;
 }
 

@@ -81,9 +81,10 @@ TEST_CASE("runq: a full ring moves half of itself to the global queue") {
   std::vector<G> gs(kRunqSize + 1);
   for (auto& g : gs) runqput(&pp, &g, false);
   CHECK(runqlen(&pp) == kRunqSize / 2 + 0u);
-  CHECK(fs.s.runq.size == kRunqSize / 2 + 1);
+  CHECK(fs.s.runqsize.load() == kRunqSize / 2 + 1);
   // FIFO across the move: the oldest half went to the global queue.
-  CHECK(fs.s.runq.head == &gs[0]);
+  REQUIRE(fs.s.runq.size() == 1);
+  CHECK(fs.s.runq.front().head == &gs[0]);
   CHECK(runqget(&pp) == &gs[kRunqSize / 2]);
 }
 
@@ -112,7 +113,8 @@ TEST_CASE("runq: the owner and thieves together take every G exactly once") {
   done = true;
   t1.join();
   t2.join();
-  while (G* g = fs.s.runq.pop_front()) seen[index(g)]++;  // overflow, if any
+  for (auto& batch : fs.s.runq)  // overflow, if any
+    while (G* g = batch.pop_front()) seen[index(g)]++;
   int missing = 0, twice = 0;
   for (auto& s : seen) {
     missing += s.load() == 0;

@@ -24,7 +24,7 @@ class WaitGroup {
 
  private:
   std::atomic<std::int64_t> count_{0};
-  std::atomic<std::uint32_t> lock_{0};  // spinlock guarding waiters_
+  std::atomic<std::uint32_t> lock_{0};  // runtime lock word guarding waiters_
   void* waiters_ = nullptr;             // parked fibers (runtime Gs), a LIFO
 };
 
