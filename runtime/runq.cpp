@@ -10,6 +10,7 @@
 #include "p.hpp"
 #include "sched.hpp"
 
+#include <algorithm>
 #include <thread>
 
 namespace gort::rt {
@@ -22,17 +23,19 @@ namespace {
 // count. 16 keeps ping-pong pairs on the fast path, picked by judgement.
 constexpr std::uint32_t kMaxRunnextStreak = 16;
 
-// runqputslow moves gp and half of the full ring to the global queue.
+// runqputslow moves gp and half of the full ring to the global queue. The
+// slots are copied before the CAS that gives them up, as thieves do.
 bool runqputslow(P* pp, G* gp, std::uint32_t h, std::uint32_t t) {
-  G* batch[kRunqSize / 2 + 1];
+  G* batch[GBatch::kCap];
   std::uint32_t n = (t - h) / 2;
   for (std::uint32_t i = 0; i < n; i++)
     batch[i] = pp->runq[(h + i) % kRunqSize].load(std::memory_order_relaxed);
   if (!pp->runqhead.compare_exchange_strong(h, h + n, std::memory_order_release)) return false;
   batch[n++] = gp;
-  GQueue q;  // linked here, on the hot Gs; handed over whole
-  for (std::uint32_t i = 0; i < n; i++) q.push_back(batch[i]);
-  globrunqputbatch(&q);
+  auto* b = new GBatch;
+  std::copy(batch, batch + n, b->g);
+  b->n = n;
+  globrunqputbatch(b);
   return true;
 }
 

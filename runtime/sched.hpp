@@ -41,6 +41,16 @@
 
 namespace gort::rt {
 
+// GBatch: a batch of runnable Gs on the global run queue. An array of
+// pointers, not a list through G::schedlink: moving a batch between Ps then
+// touches no G, since each G's cache lines are likely on another core.
+struct GBatch {
+  static constexpr std::uint32_t kCap = kRunqSize / 2 + 1;  // runqputslow's half ring + 1
+  std::uint32_t head = 0, n = 0;
+  G* g[kCap];
+  std::uint32_t size() const { return n - head; }
+};
+
 struct Sched {
   // Fixed for the whole run.
   std::vector<P*> allp;
@@ -68,9 +78,9 @@ struct Sched {
 
   // --- mu protects everything below ---
   Mutex mu;
-  std::vector<M*> midle;    // idle Ms, asleep on their note
-  P* pidle = nullptr;       // idle Ps, linked through P::link
-  std::deque<GQueue> runq;  // the global run queue: a FIFO of batches (see globrunqget)
+  std::vector<M*> midle;     // idle Ms, asleep on their note
+  P* pidle = nullptr;        // idle Ps, linked through P::link
+  std::deque<GBatch*> runq;  // the global run queue: a FIFO of batches (see globrunqget)
   std::vector<M*> allm;
   std::vector<G*> allgs;
   M* poller = nullptr;      // the M in the timed wait, if any
@@ -79,6 +89,10 @@ struct Sched {
   // Exit: the M that ends main stores the status and wakes the supervisor.
   int exit_code = 0;
   Note exit_note;
+
+  ~Sched() {
+    for (GBatch* b : runq) delete b;
+  }
 };
 
 // sched is the current run's state; null when no gort::run is active.
@@ -86,10 +100,12 @@ extern std::atomic<Sched*> sched;
 inline Sched& S() { return *sched.load(std::memory_order_relaxed); }
 
 // --- global run queue (sched.mu) ---
-void globrunqput(G* gp);                       // takes sched.mu
-void globrunqputbatch(GQueue* q);              // takes sched.mu
-GQueue globrunqget(P* pp, std::uint32_t max);  // caller holds sched.mu
-G* globrunqtake(P* pp, GQueue q);              // no lock: first of q; the rest to pp's runq
+void globrunqput(G* gp);           // takes sched.mu
+void globrunqputbatch(GBatch* b);  // takes sched.mu; the queue owns b
+// globrunqget returns the first G for pp; if it took a whole batch, *rest is
+// the remainder, for globrunqrest once sched.mu is released.
+G* globrunqget(P* pp, std::uint32_t max, GBatch** rest);  // caller holds sched.mu
+void globrunqrest(P* pp, GBatch* rest);                   // no lock: rest onto pp's runq
 
 // --- idle Ps (caller holds sched.mu) ---
 void pidleput(P* pp);

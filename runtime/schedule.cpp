@@ -70,12 +70,8 @@ void schedule_loop(M* m) {
     G* gp = nullptr;
     if (pp->timer0_when.load(std::memory_order_relaxed) != 0) checktimers(pp, 0);
     if (pp->schedtick % kGlobalRunqInterval == 0 && S().runqsize.load(std::memory_order_relaxed) > 0) {
-      GQueue q;
-      {
-        std::lock_guard lk(S().mu);
-        q = globrunqget(pp, 1);
-      }
-      gp = globrunqtake(pp, q);
+      std::lock_guard lk(S().mu);
+      gp = globrunqget(pp, 1, nullptr);
     }
     if (!gp) gp = runqget(pp);
     if (!gp) gp = findrunnable(m);  // blocks until work; may change m->p
@@ -106,12 +102,14 @@ G* findrunnable(M* m) {
     checktimers(pp, now);
     if (G* gp = runqget(pp)) return gp;
     if (S().runqsize.load() != 0) {
-      GQueue q;
+      G* gp;
+      GBatch* rest = nullptr;
       {
         std::lock_guard lk(S().mu);
-        q = globrunqget(pp, 0);
+        gp = globrunqget(pp, 0, &rest);
       }
-      if (G* gp = globrunqtake(pp, q)) return gp;
+      globrunqrest(pp, rest);
+      if (gp) return gp;
     }
     // (issue 4: a non-blocking netpoll goes here.)
 
@@ -133,18 +131,20 @@ G* findrunnable(M* m) {
 
     // Nothing to do: give up the P (step 1).
     {
-      GQueue q;
+      G* gp = nullptr;
+      GBatch* rest = nullptr;
       {
         std::lock_guard lk(S().mu);
         if (S().exiting.load()) return nullptr;
         if (S().runqsize.load() != 0) {
-          q = globrunqget(pp, 0);
+          gp = globrunqget(pp, 0, &rest);
         } else {
           releasep(m);
           pidleput(pp);
         }
       }
-      if (!q.empty()) return globrunqtake(pp, q);
+      globrunqrest(pp, rest);
+      if (gp) return gp;
     }
     if (m->spinning) {
       // Steps 2 and 3.
@@ -173,59 +173,58 @@ void resetspinning(M* m) {
 
 // --- global run queue ---
 //
-// The global queue is a FIFO of batches (GQueues) so that every operation
-// under sched.mu is O(1): a P overflowing its ring hands over a whole batch
-// (runqputslow), and a P taking work takes a whole batch and walks it after
-// unlocking. Walking a list of cold Gs under the lock, one cache miss per G,
-// would stall every other P waiting for it.
-
-// kGlobalBatch: Gs put one at a time (from threads without a P) are grouped
-// into batches of up to this many.
-constexpr std::uint32_t kGlobalBatch = 64;
+// The global queue is a FIFO of batches (GBatch: arrays of G pointers) so
+// that every operation under sched.mu is O(1) and touches no G: a P
+// overflowing its ring hands over a whole batch (runqputslow), and a P
+// taking work takes a whole batch and copies it into its ring after
+// unlocking. Walking a list of Gs under the lock, one cache miss per G
+// (their lines are on the core that made them runnable), stalled every other
+// P waiting for the lock.
 
 void globrunqput(G* gp) {
   Sched& s = S();
   std::lock_guard lk(s.mu);
-  if (s.runq.empty() || s.runq.back().size >= kGlobalBatch) s.runq.emplace_back();
-  s.runq.back().push_back(gp);
+  if (s.runq.empty() || s.runq.back()->n == GBatch::kCap) s.runq.push_back(new GBatch);
+  GBatch* b = s.runq.back();
+  b->g[b->n++] = gp;
   s.runqsize.store(s.runqsize.load(std::memory_order_relaxed) + 1);
 }
 
-void globrunqputbatch(GQueue* q) {
+void globrunqputbatch(GBatch* b) {
   Sched& s = S();
   std::lock_guard lk(s.mu);
-  auto n = static_cast<std::int32_t>(q->size);
-  s.runq.push_back(*q);
-  *q = GQueue{};
-  s.runqsize.store(s.runqsize.load(std::memory_order_relaxed) + n);
+  s.runq.push_back(b);
+  s.runqsize.store(s.runqsize.load(std::memory_order_relaxed) + static_cast<std::int32_t>(b->size()));
 }
 
 // globrunqget takes work for pp from the head of the global queue: with
-// max == 1 one G, else the first batch whole, if pp's ring has room for it
-// (runqput must not overflow: its overflow path takes sched.mu, which we
-// hold), else one G.
-GQueue globrunqget(P* pp, std::uint32_t max) {
+// max == 1 (or rest == null) one G; else also the rest of the first batch,
+// if pp's ring has room for it (globrunqrest's runqputs must not overflow,
+// which would send the Gs straight back here), else one G.
+G* globrunqget(P* pp, std::uint32_t max, GBatch** rest) {
   Sched& s = S();
-  GQueue out;
-  if (s.runq.empty()) return out;
-  GQueue& first = s.runq.front();
+  if (s.runq.empty()) return nullptr;
+  GBatch* first = s.runq.front();
   std::uint32_t used =
       pp->runqtail.load(std::memory_order_relaxed) - pp->runqhead.load(std::memory_order_acquire);
-  if (max != 1 && first.size <= kRunqSize - used + 1) {  // +1: the one we return needs no room
-    out = first;
+  G* gp = first->g[first->head++];
+  std::uint32_t taken = 1;
+  if (rest && max != 1 && first->size() <= kRunqSize - used) {
+    taken += first->size();
+    *rest = first;
     s.runq.pop_front();
-  } else {
-    out.push_back(first.pop_front());
-    if (first.empty()) s.runq.pop_front();
+  } else if (first->size() == 0) {
+    s.runq.pop_front();
+    delete first;
   }
-  s.runqsize.store(s.runqsize.load(std::memory_order_relaxed) - static_cast<std::int32_t>(out.size));
-  return out;
+  s.runqsize.store(s.runqsize.load(std::memory_order_relaxed) - static_cast<std::int32_t>(taken));
+  return gp;
 }
 
-G* globrunqtake(P* pp, GQueue q) {
-  G* gp = q.pop_front();
-  while (G* g = q.pop_front()) runqput(pp, g, false);
-  return gp;
+void globrunqrest(P* pp, GBatch* rest) {
+  if (!rest) return;
+  for (std::uint32_t i = rest->head; i < rest->n; i++) runqput(pp, rest->g[i], false);
+  delete rest;
 }
 
 void pidleput(P* pp) {

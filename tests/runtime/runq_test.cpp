@@ -84,7 +84,7 @@ TEST_CASE("runq: a full ring moves half of itself to the global queue") {
   CHECK(fs.s.runqsize.load() == kRunqSize / 2 + 1);
   // FIFO across the move: the oldest half went to the global queue.
   REQUIRE(fs.s.runq.size() == 1);
-  CHECK(fs.s.runq.front().head == &gs[0]);
+  CHECK(fs.s.runq.front()->g[0] == &gs[0]);
   CHECK(runqget(&pp) == &gs[kRunqSize / 2]);
 }
 
@@ -113,8 +113,8 @@ TEST_CASE("runq: the owner and thieves together take every G exactly once") {
   done = true;
   t1.join();
   t2.join();
-  for (auto& batch : fs.s.runq)  // overflow, if any
-    while (G* g = batch.pop_front()) seen[index(g)]++;
+  for (GBatch* b : fs.s.runq)  // overflow, if any
+    for (std::uint32_t i = b->head; i < b->n; i++) seen[index(b->g[i])]++;
   int missing = 0, twice = 0;
   for (auto& s : seen) {
     missing += s.load() == 0;
