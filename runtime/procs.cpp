@@ -36,38 +36,41 @@ std::size_t parse_positive(const char* s, bool suffixes) {
   return *end ? 0 : static_cast<std::size_t>(v);
 }
 
-// quota_v2 reads "max 100000" or "200000 100000" from a cpu.max file.
 int quota_from(long long quota, long long period) {
   if (quota <= 0 || period <= 0) return 0;
   return static_cast<int>((quota + period - 1) / period);
 }
 
-int cgroup_v2_quota() {
-  std::ifstream cg("/proc/self/cgroup");
-  std::string line, path;
-  while (std::getline(cg, line))
-    if (line.rfind("0::", 0) == 0) path = line.substr(3);
-  if (path.empty()) return 0;
-  // The tightest limit on the way up to the root applies.
+bool exists(const std::string& path) { return std::ifstream(path).good(); }
+
+// tightest walks from the process' cgroup up to the root of a hierarchy
+// mounted at `root` and returns the smallest quota read() finds (0 = none).
+template <class Read>
+int tightest(const std::string& root, std::string path, Read read) {
   int best = 0;
   for (;;) {
-    std::ifstream f("/sys/fs/cgroup" + path + "/cpu.max");
-    std::string q;
-    long long period = 0;
-    if (f >> q >> period && q != "max") {
-      int n = quota_from(std::atoll(q.c_str()), period);
-      if (n > 0 && (best == 0 || n < best)) best = n;
-    }
+    int n = read(root + path);
+    if (n > 0 && (best == 0 || n < best)) best = n;
     if (path.empty() || path == "/") break;
     auto slash = path.rfind('/');
-    path = slash == std::string::npos || slash == 0 ? "" : path.substr(0, slash);
+    path = slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
   }
   return best;
 }
 
-int cgroup_v1_quota() {
+// cgroup v2: "max 100000" or "200000 100000" in cpu.max.
+int read_v2(const std::string& dir) {
+  std::ifstream f(dir + "/cpu.max");
+  std::string q;
+  long long period = 0;
+  if (!(f >> q >> period) || q == "max") return 0;
+  return quota_from(std::atoll(q.c_str()), period);
+}
+
+// cgroup v1: cpu.cfs_quota_us (-1 = none) and cpu.cfs_period_us.
+int read_v1(const std::string& dir) {
   long long quota = 0, period = 0;
-  std::ifstream q("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), p("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+  std::ifstream q(dir + "/cpu.cfs_quota_us"), p(dir + "/cpu.cfs_period_us");
   if (!(q >> quota) || !(p >> period)) return 0;
   return quota_from(quota, period);
 }
@@ -75,8 +78,36 @@ int cgroup_v1_quota() {
 }  // namespace
 
 int cpu_quota() {
-  int n = cgroup_v2_quota();
-  return n > 0 ? n : cgroup_v1_quota();
+  // /proc/self/cgroup: "0::/path" for v2, "N:cpu,cpuacct:/path" for v1. On
+  // hybrid systems both appear, and v2 is mounted at /sys/fs/cgroup/unified.
+  std::ifstream cg("/proc/self/cgroup");
+  std::string line;
+  int best = 0;
+  auto take = [&](int n) {
+    if (n > 0 && (best == 0 || n < best)) best = n;
+  };
+  while (std::getline(cg, line)) {
+    auto c1 = line.find(':'), c2 = line.find(':', c1 + 1);
+    if (c1 == std::string::npos || c2 == std::string::npos) continue;
+    std::string controllers = line.substr(c1 + 1, c2 - c1 - 1), path = line.substr(c2 + 1);
+    if (line.compare(0, c1, "0") == 0 && controllers.empty()) {
+      for (const char* root : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"})
+        if (exists(std::string(root) + "/cgroup.controllers")) take(tightest(root, path, read_v2));
+      continue;
+    }
+    std::stringstream list(controllers);
+    std::string c;
+    bool cpu = false;
+    while (std::getline(list, c, ',')) cpu = cpu || c == "cpu";
+    if (!cpu) continue;
+    for (const char* root :
+         {"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpuacct,cpu"})
+      if (exists(std::string(root) + "/cpu.cfs_period_us")) {
+        take(tightest(root, path, read_v1));
+        break;
+      }
+  }
+  return best;
 }
 
 int default_procs() {
