@@ -126,7 +126,7 @@ inline constexpr std::uint32_t kGlobalRunqInterval = 61;
 // --- scheduling (schedule.cpp, steal.cpp) ---
 void schedule_loop(M* m);  // g0's loop: find a G, run it, handle its exit/park
 G* findrunnable(M* m);     // blocks until a G can run; null when exiting
-G* stealwork(M* m, std::int64_t now);
+G* stealwork(M* m);
 void resetspinning(M* m);
 
 // --- the life of a G (proc.cpp) ---

@@ -98,8 +98,14 @@ G* findrunnable(M* m) {
       acquirep(m, pp);
     }
 
+    // Due timers of every P, not only ours: a P with due timers may be idle,
+    // or held by an M that is not running yet (just woken, waiting for a
+    // CPU); whoever looks first runs them, and their Gs come to our P.
     std::int64_t now = nanotime();
-    checktimers(pp, now);
+    for (P* p2 : S().allp) {
+      std::int64_t w = p2->timer0_when.load(std::memory_order_acquire);
+      if (w != 0 && w <= now) checktimers(p2, now);
+    }
     if (G* gp = runqget(pp)) return gp;
     if (S().runqsize.load() != 0) {
       G* gp;
@@ -121,7 +127,7 @@ G* findrunnable(M* m) {
         m->spinning = true;
         S().nmspinning.fetch_add(1);
       }
-      if (G* gp = stealwork(m, now)) return gp;
+      if (G* gp = stealwork(m)) return gp;
       // Before sleeping, watch the queues a little longer: putting an M to
       // sleep and waking it again costs two futex calls and two thread
       // switches (~5-10 us here), and under a steady stream of new fibers

@@ -4,9 +4,8 @@
 // random start and a random stride coprime with the number of Ps, so every P
 // is visited once per round) and takes half of the first non-empty run queue
 // it finds. Four rounds; only the last may take a victim's runnext, since
-// that G is most likely about to run on its own P. While visiting, it runs
-// the victims' due timers: an idle P's timers are run this way or by the
-// timed-waiting M.
+// that G is most likely about to run on its own P. (Other Ps' due timers are
+// run by findrunnable before it steals, whether or not the M may spin.)
 #include "sched.hpp"
 #include "timers.hpp"
 
@@ -34,7 +33,7 @@ std::uint32_t fastrand(M* m) {
   return static_cast<std::uint32_t>((m->rand * 2685821657736338717ULL) >> 32);
 }
 
-G* stealwork(M* m, std::int64_t now) {
+G* stealwork(M* m) {
   constexpr int kStealTries = 4;
   auto& allp = S().allp;
   const auto n = static_cast<std::uint32_t>(allp.size());
@@ -48,13 +47,6 @@ G* stealwork(M* m, std::int64_t now) {
       if (S().exiting.load(std::memory_order_relaxed)) return nullptr;
       P* p2 = allp[pos];
       if (p2 == pp) continue;
-      if (last) {
-        std::int64_t w = p2->timer0_when.load(std::memory_order_acquire);
-        if (w != 0 && w <= now) {
-          checktimers(p2, now);  // readies Gs onto our P
-          if (G* gp = runqget(pp)) return gp;
-        }
-      }
       if (G* gp = runqsteal(pp, p2, last)) return gp;
     }
   }

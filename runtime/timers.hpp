@@ -6,8 +6,9 @@
 // that the scheduler can test "any timer due?" with one atomic load.
 // Timers run:
 //  - in schedule(), for the M's own P, before picking a fiber;
-//  - in findrunnable(), for every other P while stealing (an idle P's timers
-//    are run by whichever M looks at it);
+//  - in findrunnable(), for every P with a due timer: a P that is idle, or
+//    held by an M that has not started running yet, has its timers run by
+//    whichever M looks first;
 //  - by the M asleep in the timed wait (sched.poller, mstart.cpp), woken when
 //    the earliest timer of all Ps is due.
 // A timer function runs on g0 with no lock held; it must not block (readying
