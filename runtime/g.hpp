@@ -71,6 +71,11 @@ struct G {
   // While Waiting: why (for dumps), and the link of the wait queue holding it.
   const char* waitreason = nullptr;
   G* waitlink = nullptr;
+  // Channels (chan.cpp, select.cpp): the sudog that completed this G's wait,
+  // set by the waker before ready(); and, while the G waits in a select, the
+  // flag the first waker claims (CAS 0 -> 1) so that no second channel wakes it.
+  void* param = nullptr;
+  std::atomic<std::uint32_t> selectdone{0};
 
   Timer timer;  // sleep_until's timer
 };
