@@ -70,6 +70,7 @@ struct G {
 
   // While Waiting: why (for dumps), and the link of the wait queue holding it.
   const char* waitreason = nullptr;
+  std::int64_t waitsince = 0;  // nanotime_coarse() when it parked (for dumps)
   G* waitlink = nullptr;
   // Channels (chan.cpp, select.cpp): the sudog that completed this G's wait,
   // set by the waker before ready(); and, while the G waits in a select, the

@@ -14,6 +14,12 @@ std::int64_t nanotime() {
   return std::int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+std::int64_t nanotime_coarse() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 void Note::wakeup() {
   if (key_.exchange(1, std::memory_order_release) == 0)
     syscall(SYS_futex, &key_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);

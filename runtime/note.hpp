@@ -33,4 +33,8 @@ class Note {
 // of std::chrono::steady_clock). Timers and deadlines use it.
 std::int64_t nanotime();
 
+// nanotime_coarse: the same clock at tick resolution (a few ms), at a
+// fraction of the cost: for "how long has this fiber waited" in dumps.
+std::int64_t nanotime_coarse();
+
 }  // namespace gort::rt

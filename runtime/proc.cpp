@@ -265,6 +265,7 @@ void gopark(bool (*commit)(G*, void*), void* arg, const char* reason) {
   G* gp = getg();
   if (!gp) throw_outside_fiber("gort: park");
   gp->waitreason = reason;
+  gp->waitsince = nanotime_coarse();
   ParkArgs pa{commit, arg};  // lives on gp's stack; read by g0 before gp can resume
   mcall(park_m, &pa);
   gp->waitreason = nullptr;

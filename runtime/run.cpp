@@ -118,7 +118,7 @@ int detail::run_main(const Config& cfg, std::function<int()> main) {
     throw;
   }
 
-  s->exit_note.sleep();
+  supervise(*s);  // until main returns (or a deadlock or SIGQUIT ends the process)
 
   // Stop every M: idle ones wake and see `exiting`; busy ones see it at
   // their next schedule().

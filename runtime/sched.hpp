@@ -87,8 +87,10 @@ struct Sched {
   std::int64_t mcount = 0;  // Ms made (ids)
 
   // Exit: the M that ends main stores the status and wakes the supervisor.
+  // The same note wakes it for a SIGQUIT dump (dump_requested).
   int exit_code = 0;
   Note exit_note;
+  std::atomic<bool> dump_requested{false};
 
   ~Sched() {
     for (GBatch* b : runq) delete b;
@@ -141,6 +143,10 @@ G* gnew(P* pp);                           // a stackless G, from the free lists 
 void gfput(P* pp, G* gp);                 // a dead, stackless G back to the free lists
 Stack stackget(P* pp, std::size_t size);  // a stack, from pp's cache if it can
 void stackput(P* pp, Stack s);            // a stack back to pp's cache or the pool
+
+// supervise: the thread in gort::run waits here until main returns, checking
+// for deadlock and serving SIGQUIT dumps meanwhile (dump.cpp).
+void supervise(Sched& s);
 
 // fastrand: a cheap per-M random number (steal order, select later).
 std::uint32_t fastrand(M* m);

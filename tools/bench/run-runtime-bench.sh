@@ -10,11 +10,15 @@
 #
 # Env knobs:
 #   REPS=3            processes per (test, procs, implementation)
-#   ITERS=3           timed iterations per process (spawn, yield)
+#   ITERS=3           timed iterations per process (all but mem)
 #   N_SPAWN=1000000   fibers per spawn iteration
 #   N_YIELD=1000000   round trips per yield iteration
 #   MEM_NS="100000 1000000"   parked-fiber counts for the mem test
-#   ONLY="spawn yield mem"    subset of tests
+#   N_PINGPONG=1000000  round trips per pingpong iteration (unbuffered channel)
+#   N_BUFCHAN=4000000   items per bufchan iteration (cap 128, 1 producer 1 consumer)
+#   N_SELECT4=1000000   round trips per select4 iteration
+#   N_MUTEX=4000000     lock/unlock pairs per mutex iteration (4 fibers, N/4 each)
+#   ONLY="spawn yield mem pingpong bufchan select4 mutex"   subset of tests
 #   BUILD_DIR=<repo>/build-bench   build directory (never use build/)
 #   NO_BUILD=1        use binaries already in BUILD_DIR
 #   SKIP_GO=1         gort only (also automatic when `go` is missing)
@@ -32,7 +36,11 @@ ITERS=${ITERS:-3}
 N_SPAWN=${N_SPAWN:-1000000}
 N_YIELD=${N_YIELD:-1000000}
 MEM_NS=${MEM_NS:-"100000 1000000"}
-ONLY=${ONLY:-"spawn yield mem"}
+N_PINGPONG=${N_PINGPONG:-1000000}
+N_BUFCHAN=${N_BUFCHAN:-4000000}
+N_SELECT4=${N_SELECT4:-1000000}
+N_MUTEX=${N_MUTEX:-4000000}
+ONLY=${ONLY:-"spawn yield mem pingpong bufchan select4 mutex"}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 TIMEOUT=${TIMEOUT:-150}
 OUT=${OUT:-}
@@ -49,12 +57,14 @@ BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
 # ---------------------------------------------------------------- build gort
 GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
-BENCHES=(bench_spawn bench_yield bench_mem)
+BENCHES=(bench_spawn bench_yield bench_mem bench_chan_sync bench_chan_prod_cons bench_select4 bench_mutex)
 
-find_gort_bins() {  # sets GORT_BIN_DIR to the directory holding all three benches
-  local d
+find_gort_bins() {  # sets GORT_BIN_DIR to the directory holding all the benches
+  local d b ok
   for d in "$BUILD_DIR/tools/bench" "$BUILD_DIR/standalone"; do
-    if [[ -x $d/bench_spawn && -x $d/bench_yield && -x $d/bench_mem ]]; then
+    ok=1
+    for b in "${BENCHES[@]}"; do [[ -x $d/$b ]] || ok=0; done
+    if [[ $ok == 1 ]]; then
       GORT_BIN_DIR=$d
       return 0
     fi
@@ -78,7 +88,7 @@ if [[ -z ${NO_BUILD:-} ]]; then
     if timeout 600 cmake -S "$HERE" -B "$BUILD_DIR/standalone" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release >>"$LOG" 2>&1 &&
        timeout 1800 cmake --build "$BUILD_DIR/standalone" --target "${BENCHES[@]}" >>"$LOG" 2>&1; then
       built=1
-      rm -f "$BUILD_DIR"/tools/bench/bench_{spawn,yield,mem}  # never pick up stale top-level binaries
+      for b in "${BENCHES[@]}"; do rm -f "$BUILD_DIR/tools/bench/$b"; done  # never pick up stale top-level binaries
     fi
   fi
   if [[ $built != 1 ]]; then
@@ -105,7 +115,7 @@ else
   [[ -n ${HOME:-} ]] || export GOCACHE=${GOCACHE:-$BUILD_DIR/go-cache}
   if [[ -z ${NO_BUILD:-} || ! -x $GO_BIN ]]; then
     mkdir -p "$BUILD_DIR/go-bench"
-    if ! (cd "$HERE/go" && GOTOOLCHAIN=local GOPROXY=off GOFLAGS= timeout 600 go build -o "$GO_BIN" .) >>"$LOG" 2>&1; then
+    if ! (cd "$HERE/go" && GOTOOLCHAIN=local GOPROXY=off GOFLAGS='' timeout 600 go build -o "$GO_BIN" .) >>"$LOG" 2>&1; then
       tail -n 20 "$LOG" >&2
       note "Go build failed; Go columns skipped"
       GO_BIN=""
@@ -130,6 +140,22 @@ for t in $ONLY; do
     mem)
       for m in $MEM_NS; do
         CONFIGS+=("RSS per parked fiber, $(commas "$m") parked (B)|2|bench_mem -n $m|-test mem -n $m")
+      done ;;
+    pingpong)
+      for p in 1 2; do
+        CONFIGS+=("unbuffered chan ping-pong round trip (ns)|$p|bench_chan_sync -n $N_PINGPONG -iters $ITERS|-test pingpong -n $N_PINGPONG -iters $ITERS")
+      done ;;
+    bufchan)
+      for p in 1 2; do
+        CONFIGS+=("buffered chan cap 128, 1 producer 1 consumer (ns/item)|$p|bench_chan_prod_cons -n $N_BUFCHAN -iters $ITERS|-test bufchan -n $N_BUFCHAN -iters $ITERS")
+      done ;;
+    select4)
+      for p in 1 2; do
+        CONFIGS+=("select over 4 chans + quit, ping-pong round trip (ns)|$p|bench_select4 -n $N_SELECT4 -iters $ITERS|-test select4 -n $N_SELECT4 -iters $ITERS")
+      done ;;
+    mutex)
+      for p in 1 2; do
+        CONFIGS+=("contended Mutex, 4 fibers: lock; counter++; unlock (ns/pair)|$p|bench_mutex -n $N_MUTEX -iters $ITERS|-test mutex -n $N_MUTEX -iters $ITERS")
       done ;;
     *) die "unknown test in ONLY: $t" ;;
   esac
@@ -234,9 +260,9 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
        "(runtime/ sources sha1 $RT_HASH$RT_NOTE$([[ $rt_now != "$RT_HASH" ]] && echo ", changed to $rt_now since the build")), Release," \
        "$(${CXX:-c++} --version 2>/dev/null | head -n 1); Go: $(command -v go >/dev/null && go version | cut -d' ' -f3 || echo absent)"
   echo "- $REPS processes per cell, run alternately (gort first on odd reps, Go first on even);" \
-       "spawn/yield: each process reports the median of $ITERS timed iterations after 1 warm-up;" \
+       "all tests but mem: each process reports the median of $ITERS timed iterations after 1 warm-up;" \
        "mem: one measurement per process (RSS delta from /proc/self/statm, resp. VmRSS, / N, 200 ms after the last fiber started)."
-  echo "- ratio = gort median / Go median (lower is better for all three)."
+  echo "- ratio = gort median / Go median (lower is better for every test)."
   [[ -n $GO_NOTE ]] && echo "- $GO_NOTE"
   echo
   QUIET_MAX=$QUIET_MAX python3 "$HERE/summarize.py" "$JSONL"

@@ -3,6 +3,8 @@
 
 #include <gort/chan.hpp>
 #include <gort/cond.hpp>
+#include <gort/context.hpp>
+#include <gort/debug.hpp>
 #include <gort/fiber.hpp>
 #include <gort/go.hpp>
 #include <gort/mutex.hpp>

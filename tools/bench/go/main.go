@@ -1,16 +1,26 @@
 // gortbench/go: the Go side of gort's runtime microbenchmarks.
 //
-// spawn and mem are copied from /work/shared/bench/goruntime/main.go (the
-// anchor harness, unchanged in what they measure); gosched is new:
+// spawn, pingpong, bufchan, select4 and mem are copied from
+// /work/shared/bench/goruntime/main.go (the anchor harness, unchanged in what
+// they measure); gosched and mutex are new:
 //
-//	-test spawn    spawn N goroutines that each do wg.Done(); wait  -> ns/goroutine
-//	-test gosched  two goroutines alternating runtime.Gosched()     -> ns/round trip
-//	-test mem      N goroutines parked on a channel                 -> RSS bytes/goroutine
+//	-test spawn     spawn N goroutines that each do wg.Done(); wait        -> ns/goroutine
+//	-test gosched   two goroutines alternating runtime.Gosched()           -> ns/round trip
+//	-test pingpong  unbuffered channel ping-pong between 2 goroutines     -> ns/round trip
+//	-test bufchan   1 producer -> 1 consumer over a cap-128 channel       -> ns/item
+//	-test select4   ping-pong where the responder selects over 4 chans    -> ns/round trip
+//	-test mutex     4 goroutines x N/4 Lock; counter++; Unlock on 1 Mutex -> ns/lock-unlock
+//	-test mem       N goroutines parked on a channel                      -> RSS bytes/goroutine
 //
 // gosched definition (identical to gort's bench_yield): two goroutines each
 // call runtime.Gosched() N times; main waits for both on a WaitGroup (parked).
 // With GOMAXPROCS=1 each Gosched switches to the other goroutine, so a round
 // trip is 2 Gosched calls and value = elapsed / N is ns per round trip.
+//
+// mutex definition (identical to gort's bench_mutex): 4 goroutines each do
+// N/4 times { mu.Lock(); counter++; mu.Unlock() } on one sync.Mutex while main
+// waits on a WaitGroup; value = elapsed / N is ns per Lock/Unlock pair (N is
+// rounded down to a multiple of 4; the counter is checked).
 //
 // Each timed test runs -iters measured iterations (after one warm-up unless
 // -warmup=false) and prints one JSON line with the median and all samples.
@@ -31,7 +41,7 @@ import (
 )
 
 var (
-	test   = flag.String("test", "spawn", "spawn|gosched|mem")
+	test   = flag.String("test", "spawn", "spawn|gosched|pingpong|bufchan|select4|mutex|mem")
 	n      = flag.Int("n", 1_000_000, "iterations / goroutines")
 	iters  = flag.Int("iters", 5, "measured iterations")
 	warmup = flag.Bool("warmup", true, "run one unmeasured warm-up iteration")
@@ -100,6 +110,95 @@ func main() {
 			go body()
 			go body()
 			wg.Wait()
+		})
+	case "pingpong":
+		measure("ns/roundtrip", func() {
+			ping, pong := make(chan int), make(chan int)
+			go func() {
+				for v := range ping {
+					pong <- v
+				}
+				close(pong)
+			}()
+			for i := 0; i < *n; i++ {
+				ping <- i
+				<-pong
+			}
+			close(ping)
+			<-pong
+		})
+	case "bufchan":
+		measure("ns/item", func() {
+			ch := make(chan int, 128)
+			go func() {
+				for i := 0; i < *n; i++ {
+					ch <- i
+				}
+				close(ch)
+			}()
+			sum := 0
+			for v := range ch {
+				sum += v
+			}
+			_ = sum
+		})
+	case "select4":
+		measure("ns/roundtrip", func() {
+			var req [4]chan int
+			for i := range req {
+				req[i] = make(chan int)
+			}
+			reply, quit := make(chan int), make(chan struct{})
+			go func() {
+				for {
+					select {
+					case v := <-req[0]:
+						reply <- v
+					case v := <-req[1]:
+						reply <- v
+					case v := <-req[2]:
+						reply <- v
+					case v := <-req[3]:
+						reply <- v
+					case <-quit:
+						return
+					}
+				}
+			}()
+			for i := 0; i < *n; i++ {
+				req[i&3] <- i
+				<-reply
+			}
+			close(quit)
+		})
+	case "mutex":
+		const workers = 4
+		*n -= *n % workers
+		if *n == 0 {
+			fmt.Fprintln(os.Stderr, "-n must be at least 4")
+			os.Exit(2)
+		}
+		measure("ns/lock-unlock", func() {
+			var mu sync.Mutex
+			counter := 0
+			var wg sync.WaitGroup
+			wg.Add(workers)
+			per := *n / workers
+			for w := 0; w < workers; w++ {
+				go func() {
+					for i := 0; i < per; i++ {
+						mu.Lock()
+						counter++
+						mu.Unlock()
+					}
+					wg.Done()
+				}()
+			}
+			wg.Wait()
+			if counter != *n {
+				fmt.Fprintln(os.Stderr, "mutex: counter mismatch", counter)
+				os.Exit(1)
+			}
 		})
 	case "mem":
 		runMem()
