@@ -31,6 +31,13 @@ namespace {
 std::string describe(G* gp, std::int64_t now) {
   char buf[160];
   GStatus st = gp->status.load(std::memory_order_acquire);
+  std::string where;
+  if (gp->is_main) {
+    where = "    main fiber of gort::run\n";
+  } else if (gp->spawn_file) {
+    where = std::string("    created by gort::go at ") + gp->spawn_file + ":" +
+            std::to_string(gp->spawn_line) + "\n";
+  }
   if (st == GStatus::Waiting) {
     double waited = double(now - gp->waitsince) / 1e9;
     std::snprintf(buf, sizeof buf, "fiber %llu [%s, %.1f s]:\n", static_cast<unsigned long long>(gp->goid),
@@ -39,7 +46,7 @@ std::string describe(G* gp, std::int64_t now) {
     std::snprintf(buf, sizeof buf, "fiber %llu [%s]:\n", static_cast<unsigned long long>(gp->goid),
                   gstatus_name(st));
   }
-  return buf;
+  return buf + where + "\n";
 }
 
 void write_all(const std::string& s) {

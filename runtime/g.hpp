@@ -57,10 +57,11 @@ struct G {
   Stack stack;                 // bound by gostart (or at spawn, for a large closure)
   std::size_t stack_size = 0;  // the size this fiber asked for
   std::atomic<GStatus> status{GStatus::Idle};
-  bool is_main = false;    // the fiber gort::run started; its end ends the run
-  std::uint64_t goid = 0;  // fiber id, gort::fiber_id(); unique per process
-  G* schedlink = nullptr;  // link in a run queue or free list
-  M* m = nullptr;          // the M running this G (while Running)
+  bool is_main = false;              // the fiber gort::run started; its end ends the run
+  std::uint32_t spawn_line = 0;      // where go() was called, for dumps: line...
+  std::uint64_t goid = 0;            // fiber id, gort::fiber_id(); unique per process
+  G* schedlink = nullptr;            // link in a run queue or free list
+  const char* spawn_file = nullptr;  // ...and file
 
   // What the fiber runs: entry(closure). closure points into inline_closure
   // or at the top of the stack.

@@ -55,7 +55,6 @@ void finish_switch(M* m) {
   if (auto after = m->after) {
     m->after = nullptr;
     G* gp = m->after_g;
-    gp->m = nullptr;
     after(m, gp, m->after_arg);
   }
 }
@@ -234,7 +233,6 @@ void switch_to_g(M* m, Context* from, G* gp) {
   P* pp = m->p;
   if (!gp->ctx.sp) gostart(pp, gp);
   casgstatus(gp, GStatus::Runnable, GStatus::Running);
-  gp->m = m;
   m->curg = gp;
   pp->schedtick++;
   pp->n_switches.store(pp->n_switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -331,8 +329,10 @@ void detail::newproc_abort(Spawn s) {
   gfput(pp, gp);
 }
 
-void detail::newproc_commit(Spawn s, void (*entry)(void*)) {
+void detail::newproc_commit(Spawn s, void (*entry)(void*), const char* file, unsigned line) {
   G* gp = static_cast<G*>(s.g);
+  gp->spawn_file = file;
+  gp->spawn_line = line;
   M* m = getm();
   P* pp = m ? m->p : nullptr;
   gp->entry = entry;

@@ -111,7 +111,7 @@ int detail::run_main(const Config& cfg, std::function<int()> main) {
     Spawn sp = newproc_begin(0, sizeof(void*), alignof(void*));
     static_cast<G*>(sp.g)->is_main = true;
     *static_cast<std::function<int()>**>(sp.closure) = &main;  // run() outlives the main fiber
-    newproc_commit(sp, main_fiber);
+    newproc_commit(sp, main_fiber, "gort::run", 0);
   } catch (...) {
     sched.store(nullptr);
     teardown(s);

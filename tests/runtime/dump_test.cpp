@@ -27,7 +27,10 @@ TEST_CASE("dump: the fiber dump lists every live fiber with its state and what i
   CHECK(dump.find("[WaitGroup.wait, ") != std::string::npos);
   CHECK(dump.find("[sleep, ") != std::string::npos);
   CHECK(dump.find("[running]") != std::string::npos);  // main, taking the dump
-  CHECK(gort::fiber_dump().empty());                   // no run, nothing to list
+  CHECK(dump.find("main fiber of gort::run") != std::string::npos);
+  CHECK(dump.find("created by gort::go at ") != std::string::npos);
+  CHECK(dump.find("dump_test.cpp:") != std::string::npos);  // where each fiber was spawned
+  CHECK(gort::fiber_dump().empty());                        // no run, nothing to list
 }
 
 TEST_CASE("dump: when every fiber is asleep for good, the process reports a deadlock and exits 2") {

@@ -1,5 +1,6 @@
 // bench_common.hpp: flags, timing, RSS and JSON output shared by the gort
-// runtime benchmarks (bench_spawn, bench_yield, bench_mem).
+// runtime benchmarks (bench_*.cpp: spawn, yield, mem, chan_sync,
+// chan_prod_cons, select4, mutex).
 //
 // Output: one JSON line per process, with the same keys as the Go anchor
 // harness (/work/shared/bench/goruntime/main.go and tools/bench/go/main.go),

@@ -37,30 +37,26 @@ struct FiberOptions {
   std::size_t stack_size = 0;
 };
 
-// clang-format 14 mangles requires-clauses: keep it off them.
-// clang-format off
+namespace detail {
 
-// go spawns a fiber running std::invoke(f, args...). It throws
-// std::logic_error outside gort::run and std::system_error when no stack can
-// be had (for example when vm.max_map_count is reached).
-template <class F, class... Args>
-  requires(!std::same_as<std::remove_cvref_t<F>, FiberOptions>) &&
-          std::invocable<std::decay_t<F>, std::decay_t<Args>...>
-void go(const FiberOptions& opts, F&& f, Args&&... args);
+// CallSite: where go() was called; std::source_location's part, which clang
+// 14 with libstdc++ 12 cannot play (it lacks __builtin_source_location). The
+// builtins below exist in both compilers and, in a default argument,
+// evaluate at the caller, as std::source_location::current() does.
+struct CallSite {
+  const char* file;
+  unsigned line;
+  static constexpr CallSite here(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    return CallSite{file, line};
+  }
+};
 
+// spawn is go()'s body: build the closure where the runtime says (inside the
+// new fiber's record when it fits, else atop its stack) and make it runnable.
 template <class F, class... Args>
-  requires(!std::same_as<std::remove_cvref_t<F>, FiberOptions>) &&
-          std::invocable<std::decay_t<F>, std::decay_t<Args>...>
-void go(F&& f, Args&&... args) {
-  go(FiberOptions{}, std::forward<F>(f), std::forward<Args>(args)...);
-}
-
-template <class F, class... Args>
-  requires(!std::same_as<std::remove_cvref_t<F>, FiberOptions>) &&
-          std::invocable<std::decay_t<F>, std::decay_t<Args>...>
-void go(const FiberOptions& opts, F&& f, Args&&... args) {
-  // The closure lives in the fiber's record or at the top of its stack
-  // (wherever newproc_begin says) until the fiber ends.
+void spawn(const FiberOptions& opts, const CallSite& where, F&& f, Args&&... args) {
+  static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>,
+                "gort::go: the function cannot be called with these arguments");
   struct Closure {
     std::decay_t<F> fn;
     std::tuple<std::decay_t<Args>...> args;
@@ -73,15 +69,45 @@ void go(const FiberOptions& opts, F&& f, Args&&... args) {
       std::apply(std::move(c->fn), std::move(c->args));
     }
   };
-  detail::Spawn s = detail::newproc_begin(opts.stack_size, sizeof(Closure), alignof(Closure));
+  Spawn s = newproc_begin(opts.stack_size, sizeof(Closure), alignof(Closure));
   try {
     ::new (s.closure) Closure{std::forward<F>(f), {std::forward<Args>(args)...}};
   } catch (...) {
-    detail::newproc_abort(s);
+    newproc_abort(s);
     throw;
   }
-  detail::newproc_commit(s, &Closure::invoke);
+  newproc_commit(s, &Closure::invoke, where.file, where.line);
 }
-// clang-format on
+
+template <class F, class... Args>
+void spawn_opts(const FiberOptions& opts, const CallSite& where, F&& f, Args&&... args) {
+  spawn(opts, where, std::forward<F>(f), std::forward<Args>(args)...);
+}
+
+}  // namespace detail
+
+// go spawns a fiber running std::invoke(f, args...); with a FiberOptions
+// first, with those options. It throws std::logic_error outside gort::run
+// and std::system_error when no stack can be had (for example when
+// vm.max_map_count is reached).
+//
+// go is a class template used like a function: its constructor does the
+// work. That is what lets it record where it was called (for fiber dumps):
+// a defaulted call-site parameter (std::source_location's job) may follow a
+// parameter pack only when the pack is deduced by a deduction guide, as below.
+template <class F, class... Args>
+struct go {
+  go(F&& f, Args&&... args, const detail::CallSite& where = detail::CallSite::here()) {
+    if constexpr (std::is_same_v<std::remove_cvref_t<F>, FiberOptions>) {
+      static_assert(sizeof...(Args) > 0, "gort::go: FiberOptions must be followed by a function");
+      detail::spawn_opts(f, where, std::forward<Args>(args)...);
+    } else {
+      detail::spawn(FiberOptions{}, where, std::forward<F>(f), std::forward<Args>(args)...);
+    }
+  }
+};
+
+template <class F, class... Args>
+go(F&&, Args&&...) -> go<F, Args...>;
 
 }  // namespace gort

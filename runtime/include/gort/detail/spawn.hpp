@@ -18,7 +18,7 @@ struct Spawn {
 };
 
 Spawn newproc_begin(std::size_t stack_size, std::size_t closure_size, std::size_t closure_align);
-void newproc_commit(Spawn s, void (*entry)(void* closure));
+void newproc_commit(Spawn s, void (*entry)(void* closure), const char* file, unsigned line);
 void newproc_abort(Spawn s);
 
 }  // namespace gort::detail
