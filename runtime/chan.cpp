@@ -34,6 +34,22 @@ void ready_if(G* gp) {
   if (gp) rt::ready(gp);
 }
 
+// park_on queues the calling fiber on q (c locked) and parks it until a
+// waker or close; returns whether a value passed.
+bool park_on(hchan* c, waitq& q, G* gp, void* elem, const char* reason) {
+  sudog sg;
+  sg.g = gp;
+  sg.elem = elem;
+  sg.c = c;
+  q.enqueue(&sg);
+  rt::gopark(unlock_commit, &c->lock, reason);
+  return sg.success;
+}
+
+std::size_t buf_align(const ElemOps* ops) {
+  return ops->align < alignof(std::max_align_t) ? alignof(std::max_align_t) : ops->align;
+}
+
 }  // namespace
 
 // --- waitq ---
@@ -121,8 +137,7 @@ hchan* chan_make(const ElemOps* ops, std::size_t cap) {
   c->ops = ops;
   c->cap = cap;
   if (cap > 0) {
-    std::size_t align = ops->align < alignof(std::max_align_t) ? alignof(std::max_align_t) : ops->align;
-    c->buf = static_cast<unsigned char*>(::operator new(cap * ops->size, std::align_val_t(align)));
+    c->buf = static_cast<unsigned char*>(::operator new(cap * ops->size, std::align_val_t(buf_align(ops))));
   }
   return c;
 }
@@ -136,10 +151,7 @@ void chan_release(hchan* c) {
   // Last handle: nobody can be parked on it (a parked fiber holds a handle).
   for (std::size_t i = 0, x = c->recvx; i < c->qcount; i++, x = (x + 1 == c->cap ? 0 : x + 1))
     c->ops->destroy(c->slot(x));
-  if (c->buf) {
-    std::size_t align = c->ops->align < alignof(std::max_align_t) ? alignof(std::max_align_t) : c->ops->align;
-    ::operator delete(c->buf, std::align_val_t(align));
-  }
+  if (c->buf) ::operator delete(c->buf, std::align_val_t(buf_align(c->ops)));
   delete c;
 }
 
@@ -163,13 +175,8 @@ void chan_send(hchan* c, void* elem) {
     rt::unlock_word(&c->lock);
     return;
   }
-  sudog sg;
-  sg.g = gp;
-  sg.elem = elem;
-  sg.c = c;
-  c->sendq.enqueue(&sg);
-  rt::gopark(unlock_commit, &c->lock, "chan send");
-  if (!sg.success) throw std::logic_error("send on closed channel");  // woken by close
+  if (!park_on(c, c->sendq, gp, elem, "chan send"))
+    throw std::logic_error("send on closed channel");  // woken by close
 }
 
 bool chan_send_nb(hchan* c, void* elem) {
@@ -213,13 +220,7 @@ bool chan_recv(hchan* c, void* dst) {
     rt::unlock_word(&c->lock);
     return false;
   }
-  sudog sg;
-  sg.g = gp;
-  sg.elem = dst;
-  sg.c = c;
-  c->recvq.enqueue(&sg);
-  rt::gopark(unlock_commit, &c->lock, "chan receive");
-  return sg.success;
+  return park_on(c, c->recvq, gp, dst, "chan receive");
 }
 
 void chan_close(hchan* c) {

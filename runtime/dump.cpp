@@ -49,17 +49,6 @@ std::string describe(G* gp, std::int64_t now) {
   return buf + where + "\n";
 }
 
-void write_all(const std::string& s) {
-  const char* p = s.data();
-  std::size_t left = s.size();
-  while (left > 0) {
-    ssize_t n = write(2, p, left);
-    if (n <= 0) break;
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-}
-
 void on_sigquit(int) {
   if (Sched* s = sched.load(std::memory_order_acquire)) {
     s->dump_requested.store(true);
@@ -101,9 +90,7 @@ bool looks_deadlocked(Sched& s, std::uint64_t* switches) {
     std::lock_guard lk(s.mu);
     out += dump_locked(s);
   }
-  std::fflush(stdout);
-  write_all(out);
-  _exit(2);
+  die(out);
 }
 
 void supervise(Sched& s) {

@@ -29,9 +29,9 @@ std::string demangle(const char* name) {
   return out;
 }
 
-// die writes msg to stderr and exits 2 without running atexit handlers or
-// static destructors: other Ms are still running fibers.
-[[noreturn]] void die(const std::string& msg) {
+}  // namespace
+
+void die(const std::string& msg) {
   std::fflush(stdout);
   std::fflush(stderr);
   const char* p = msg.data();
@@ -44,6 +44,8 @@ std::string demangle(const char* name) {
   }
   _exit(2);
 }
+
+namespace {
 
 struct sigaction old_segv, old_bus;
 

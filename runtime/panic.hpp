@@ -16,11 +16,17 @@
 
 #include <cstdint>
 #include <exception>
+#include <string>
 
 namespace gort::rt {
 
 [[noreturn]] void fatal_panic(std::uint64_t goid, std::exception_ptr e);
 [[noreturn]] void fatal_error(const char* msg);
+
+// die writes msg to stderr and exits 2 without running atexit handlers or
+// static destructors (other Ms are still running fibers): how every fatal
+// report of the runtime ends.
+[[noreturn]] void die(const std::string& msg);
 
 // signals_init installs the SIGSEGV/SIGBUS handler (at every gort::run).
 void signals_init();
