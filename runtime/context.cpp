@@ -24,10 +24,14 @@
 // then cancels them one by one from a work list (so a deep tree needs no deep
 // recursion either). Under mu, cancel closes `done` (which takes the
 // channel's lock and readies its waiters); addtimer and deltimer run with no
-// node locked. Nothing here parks.
+// node locked. Only the sleep parks, with no lock held.
 //
 // Invariants:
-//  - err changes once, from 0, under mu, after done was closed.
+//  - err changes from 0 once, under mu: to the error before done is closed
+//    (a fiber the close wakes must find it), then to the error | kClosed
+//    after. err() that finds the error without kClosed takes mu, so that it
+//    returns only once done is closed: as in Go, err() != none exactly when
+//    done is closed, for any one observer.
 //  - A node is linked only if it was not done when it was linked and has
 //    not been detached or taken off since; a done node's list stays empty.
 //  - parent, deadline, own_timer and timer's fields are fixed before the
@@ -46,6 +50,9 @@ namespace gort {
 
 namespace detail {
 
+// kClosed: err's flag for "done is closed" (see the invariants).
+constexpr int kClosed = 0x100;
+
 struct ctx_node {
   std::atomic<std::int32_t> refs{2};  // the Context and the CancelFunc with_cancel returns
 
@@ -55,7 +62,7 @@ struct ctx_node {
   bool own_timer = false;      // `timer` was armed (its own deadline is the earlier one)
   rt::Timer timer;
   Chan<Empty> done{0};
-  std::atomic<int> err{0};  // a context_errc once done; written under mu
+  std::atomic<int> err{0};  // a context_errc once done, | kClosed once done is; written under mu
 
   // --- mu guards children, and err's change from 0 ---
   rt::Mutex mu;
@@ -88,8 +95,9 @@ namespace {
 bool cancel_one(ctx_node* n, int why, ctx_node** work) {
   std::lock_guard lk(n->mu);
   if (n->err.load(std::memory_order_relaxed) != 0) return false;
-  n->done.close();
   n->err.store(why, std::memory_order_release);
+  n->done.close();
+  n->err.store(why | kClosed, std::memory_order_release);
   while (ctx_node* c = n->children) {
     n->children = c->next;
     c->linked = false;
@@ -177,7 +185,7 @@ ctx_node* new_child(ctx_node* parent, std::int64_t d) {
   if (parent) {
     std::lock_guard lk(parent->mu);
     if (int pe = parent->err.load(std::memory_order_relaxed)) {
-      why = pe;  // as Go: a parent already done wins over a past deadline
+      why = pe & ~kClosed;  // as Go: a parent already done wins over a past deadline
     } else if (why == 0 && n->err.load(std::memory_order_acquire) == 0) {
       n->refs.fetch_add(1, std::memory_order_relaxed);  // the list's
       n->next = parent->children;
@@ -221,7 +229,13 @@ const std::error_category& context_category() noexcept {
 Chan<Empty> Context::done() const { return n_ ? n_->done : Chan<Empty>{}; }
 
 std::error_code Context::err() const noexcept {
-  int e = n_ ? n_->err.load(std::memory_order_acquire) : 0;
+  if (!n_) return {};
+  int e = n_->err.load(std::memory_order_acquire);
+  if (e != 0 && !(e & detail::kClosed)) {
+    std::lock_guard lk(n_->mu);  // a cancel is closing done under it: wait
+    e = n_->err.load(std::memory_order_relaxed);
+  }
+  e &= ~detail::kClosed;
   return e ? make_error_code(static_cast<context_errc>(e)) : std::error_code{};
 }
 

@@ -61,6 +61,9 @@ void remove_at(P* pp, std::size_t i) {
 
 void addtimer(Timer* t) {
   P* pp = getm()->p;
+  // Once t is in the heap it may fire on another M and be re-armed or freed:
+  // read what we need of it before unlocking.
+  const std::int64_t when = t->when;
   {
     std::lock_guard lk(pp->timers_mu);
     auto& h = pp->timers;
@@ -74,7 +77,7 @@ void addtimer(Timer* t) {
   std::int64_t pu = s.poll_until.load();
   if (pu == 0) {
     wakep();  // no M waits on timers: if a P is idle, an M will look
-  } else if (t->when < pu) {
+  } else if (when < pu) {
     std::lock_guard lk(s.mu);
     if (s.poller) s.poller->park.wakeup();  // wait less
   }

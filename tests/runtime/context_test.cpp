@@ -87,7 +87,7 @@ TEST_CASE("context: cancel closes done, sets err to canceled, and is idempotent"
   });
 }
 
-TEST_CASE("context: with_cancel and cancel work outside fibers; with_deadline and the sleeps throw there") {
+TEST_CASE("context: with_cancel and cancel work outside fibers, with_deadline and the sleeps throw there") {
   auto [ctx, cancel] = gort::with_cancel(gort::background());
   auto [child, child_cancel] = gort::with_cancel(ctx);
   cancel();
@@ -100,7 +100,7 @@ TEST_CASE("context: with_cancel and cancel work outside fibers; with_deadline an
 }
 
 TEST_CASE(
-    "context: cancelling a parent cancels every child, across Ms; cancelling a child leaves its parent") {
+    "context: cancelling a parent cancels every child, across Ms, and cancelling a child leaves its parent") {
   static constexpr int kChildren = 64;
   for_each_procs([](int) {
     auto [root, cancel_root] = gort::with_cancel(gort::background());

@@ -2,7 +2,7 @@
 // flow down a tree of contexts (values are left out).
 //
 //   auto [ctx, cancel] = gort::with_timeout(gort::background(), 2s);
-//   gort::go([ctx] {
+//   gort::go([ctx = ctx] {                             // clang < 16: no [ctx]
 //     while (gort::sleep_for(ctx, 100ms)) poll();      // false once ctx is done
 //   });
 //   gort::select(gort::on_recv(results, handle),
@@ -14,9 +14,9 @@
 // once cancelled: by its CancelFunc, by its deadline, or because its parent
 // is done. Invariants, as Go's:
 //  - done() is closed exactly once, when the context becomes done; err() is
-//    none before and never changes after (err() != none implies done() is
-//    closed). background() is never done: its done() is a nil channel, a
-//    select case that is never chosen.
+//    none until then and never changes after (err() != none exactly when
+//    done() is closed). background() is never done: its done() is a nil
+//    channel, a select case that is never chosen.
 //  - A parent's cancel reaches every descendant, which then reports the
 //    parent's error; a child's cancel never reaches its parent.
 //  - A child's deadline is the earlier of its own and its parent's.
