@@ -100,6 +100,7 @@ find_gort_bins || die "no gort benchmark binaries in $BUILD_DIR"
 # Identifies the runtime measured when it is not committed yet.
 src_hash() { (cd "$ROOT" && find runtime -type f \( -name '*.cpp' -o -name '*.hpp' \) -print0 | sort -z | xargs -0 cat | sha1sum | cut -c1-12); }
 RT_HASH=$(src_hash)
+GIT_DESC=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no commit')  # now, not at report time
 RT_NOTE=""
 [[ -n ${NO_BUILD:-} ]] && RT_NOTE=" at start; NO_BUILD: the binaries may be older"
 
@@ -256,7 +257,8 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r);" \
        "load average at start $LOAD_START, at end $LOAD_END"
   rt_now=$(src_hash)
-  echo "- gort: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no commit')" \
+  git_now=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no commit')
+  echo "- gort: $GIT_DESC$([[ $git_now != "$GIT_DESC" ]] && echo " at the start; $git_now at the end")" \
        "(runtime/ sources sha1 $RT_HASH$RT_NOTE$([[ $rt_now != "$RT_HASH" ]] && echo ", changed to $rt_now since the build")), Release," \
        "$(${CXX:-c++} --version 2>/dev/null | head -n 1); Go: $(command -v go >/dev/null && go version | cut -d' ' -f3 || echo absent)"
   echo "- $REPS processes per cell, run alternately (gort first on odd reps, Go first on even);" \
