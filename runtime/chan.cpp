@@ -96,7 +96,7 @@ sudog* waitq::dequeue() {
 
 G* send_locked(hchan* c, sudog* receiver, void* elem) {
   (void)c;
-  c->ops->move(receiver->elem, elem);  // straight into the receiver's frame
+  c->move(receiver->elem, elem);  // straight into the receiver's frame
   receiver->success = true;
   receiver->g->param = receiver;
   return receiver->g;
@@ -104,7 +104,7 @@ G* send_locked(hchan* c, sudog* receiver, void* elem) {
 
 G* recv_locked(hchan* c, sudog* sender, void* dst) {
   if (c->cap == 0) {
-    c->ops->move(dst, sender->elem);  // straight from the sender's frame
+    c->move(dst, sender->elem);  // straight from the sender's frame
   } else {
     // The buffer is full: take its head, and the sender's value goes to the
     // tail (which is the slot just freed).
@@ -117,15 +117,15 @@ G* recv_locked(hchan* c, sudog* sender, void* dst) {
 }
 
 void buf_put(hchan* c, void* elem) {
-  c->ops->move(c->slot(c->sendx), elem);
+  c->move(c->slot(c->sendx), elem);
   if (++c->sendx == c->cap) c->sendx = 0;
   c->qcount++;
 }
 
 void buf_take(hchan* c, void* dst) {
   void* s = c->slot(c->recvx);
-  c->ops->move(dst, s);
-  c->ops->destroy(s);
+  c->move(dst, s);
+  c->destroy(s);
   if (++c->recvx == c->cap) c->recvx = 0;
   c->qcount--;
 }
@@ -150,7 +150,7 @@ void chan_release(hchan* c) {
   if (!c || c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   // Last handle: nobody can be parked on it (a parked fiber holds a handle).
   for (std::size_t i = 0, x = c->recvx; i < c->qcount; i++, x = (x + 1 == c->cap ? 0 : x + 1))
-    c->ops->destroy(c->slot(x));
+    c->destroy(c->slot(x));
   if (c->buf) ::operator delete(c->buf, std::align_val_t(buf_align(c->ops)));
   delete c;
 }

@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 
 namespace gort::detail {
 
@@ -64,6 +65,16 @@ struct hchan {
   waitq recvq, sendq;
 
   void* slot(std::size_t i) const { return buf + i * ops->size; }
+  // Moving an element: memcpy for trivial types, else through ops.
+  void move(void* dst, void* src) const {
+    if (ops->trivial)
+      std::memcpy(dst, src, ops->size);
+    else
+      ops->move(dst, src);
+  }
+  void destroy(void* p) const {
+    if (!ops->trivial) ops->destroy(p);
+  }
 };
 
 // Internal halves shared by chan.cpp and select.cpp, called with c->lock

@@ -15,9 +15,8 @@ constexpr int kSpins = 100;
 
 }  // namespace
 
-void lock_word(std::atomic<std::uint32_t>* key) {
+void lock_slow(std::atomic<std::uint32_t>* key) {
   std::uint32_t c = 0;
-  if (key->compare_exchange_strong(c, 1, std::memory_order_acquire)) return;
   for (int i = 0; i < kSpins; i++) {
     cpu_relax();
     c = 0;
@@ -33,11 +32,10 @@ void lock_word(std::atomic<std::uint32_t>* key) {
   }
 }
 
-void unlock_word(std::atomic<std::uint32_t>* key) {
-  if (key->fetch_sub(1, std::memory_order_release) != 1) {  // there were sleepers
-    key->store(0, std::memory_order_release);
-    syscall(SYS_futex, key, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-  }
+void unlock_slow(std::atomic<std::uint32_t>* key) {
+  // unlock_word saw sleepers (the word was 2): release and wake one.
+  key->store(0, std::memory_order_release);
+  syscall(SYS_futex, key, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
 }  // namespace gort::rt

@@ -25,8 +25,18 @@ inline void cpu_relax() {
 #endif
 }
 
-void lock_word(std::atomic<std::uint32_t>* key);
-void unlock_word(std::atomic<std::uint32_t>* key);
+void lock_slow(std::atomic<std::uint32_t>* key);
+void unlock_slow(std::atomic<std::uint32_t>* key);
+
+// The uncontended cases inline: one CAS to lock, one RMW to unlock.
+inline void lock_word(std::atomic<std::uint32_t>* key) {
+  std::uint32_t c = 0;
+  if (!key->compare_exchange_strong(c, 1, std::memory_order_acquire)) lock_slow(key);
+}
+
+inline void unlock_word(std::atomic<std::uint32_t>* key) {
+  if (key->fetch_sub(1, std::memory_order_release) != 1) unlock_slow(key);  // there were sleepers
+}
 
 // Mutex: lock_word/unlock_word as a BasicLockable, for std::lock_guard.
 class Mutex {

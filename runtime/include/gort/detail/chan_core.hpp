@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 namespace gort::detail {
@@ -18,12 +19,14 @@ struct ElemOps {
   std::size_t align;
   void (*move)(void* dst, void* src);  // move-construct *dst from *src
   void (*destroy)(void* p);
+  bool trivial;  // trivially copyable and destructible: memcpy, no destroy
 };
 
 template <class T>
 inline constexpr ElemOps elem_ops{sizeof(T), alignof(T),
                                   [](void* d, void* s) { ::new (d) T(std::move(*static_cast<T*>(s))); },
-                                  [](void* p) { static_cast<T*>(p)->~T(); }};
+                                  [](void* p) { static_cast<T*>(p)->~T(); },
+                                  std::is_trivially_copyable_v<T>&& std::is_trivially_destructible_v<T>};
 
 struct hchan;  // the runtime's channel (runtime/chan.hpp)
 
