@@ -115,11 +115,5 @@ TEST_CASE("runq: the owner and thieves together take every G exactly once") {
   t2.join();
   for (GBatch* b : fs.s.runq)  // overflow, if any
     for (std::uint32_t i = b->head; i < b->n; i++) seen[index(b->g[i])]++;
-  int missing = 0, twice = 0;
-  for (auto& s : seen) {
-    missing += s.load() == 0;
-    twice += s.load() > 1;
-  }
-  CHECK(missing == 0);
-  CHECK(twice == 0);
+  gort_test::check_exactly_once(seen);
 }

@@ -121,13 +121,7 @@ TEST_CASE("select: 64 fibers selecting over 16 channels on 4 Ps receive every va
     sum = total.load();
   });
   CHECK(rc == 0);
-  int missing = 0, twice = 0;
-  for (auto& s : seen) {
-    missing += s.load() == 0;
-    twice += s.load() > 1;
-  }
-  CHECK(missing == 0);
-  CHECK(twice == 0);
+  gort_test::check_exactly_once(seen);
   const long long n = kChans * kPerChan;
   CHECK(sum == n * (n - 1) / 2);
 }

@@ -50,6 +50,19 @@ void for_each_procs(F&& body) {
 // read after the recursive call, so no compiler can turn it into a loop.
 int use_stack(int kib);
 
+// check_exactly_once checks that every counter in seen is 1: each value
+// was taken exactly once (none lost, none duplicated).
+template <class Counters>
+void check_exactly_once(const Counters& seen) {
+  int missing = 0, twice = 0;
+  for (auto& s : seen) {
+    missing += s.load() == 0;
+    twice += s.load() > 1;
+  }
+  CHECK(missing == 0);
+  CHECK(twice == 0);
+}
+
 struct ChildResult {
   int status = -1;       // exit status, or 128 + signal number
   std::string out, err;  // what the child wrote to stdout and stderr
