@@ -95,7 +95,6 @@ sudog* waitq::dequeue() {
 // --- the halves shared with select.cpp ---
 
 G* send_locked(hchan* c, sudog* receiver, void* elem) {
-  (void)c;
   c->move(receiver->elem, elem);  // straight into the receiver's frame
   receiver->success = true;
   receiver->g->param = receiver;

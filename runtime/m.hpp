@@ -41,7 +41,6 @@ struct M {
   // wakes it. nextp and the idle-list membership are guarded by sched.mu.
   Note park;
   P* nextp = nullptr;
-  bool idle = false;
 
   std::thread thread;
   std::atomic<bool> in_fiber{false};  // between switching into a G and back (for run's exit)

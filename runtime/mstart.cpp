@@ -24,14 +24,12 @@ M* mget() {
   if (idle.empty()) return nullptr;
   M* m = idle.back();
   idle.pop_back();
-  m->idle = false;
   return m;
 }
 
 void mremove(M* m) {  // sched.mu held
   auto& idle = S().midle;
   idle.erase(std::remove(idle.begin(), idle.end(), m), idle.end());
-  m->idle = false;
 }
 
 }  // namespace
@@ -83,7 +81,6 @@ void stopm(M* m, std::int64_t until) {
   Sched& s = S();
   std::unique_lock lk(s.mu);
   if (s.exiting.load()) return;
-  m->idle = true;
   s.midle.push_back(m);
   const bool timed = until > 0 && s.poller == nullptr;
   if (timed) {

@@ -29,7 +29,6 @@
 #include "panic.hpp"
 #include "sched.hpp"
 
-#include <cassert>
 #include <stdexcept>
 #include <string>
 

@@ -38,16 +38,16 @@ constexpr std::int64_t kIdleSpinNs = 20'000;
 // returns whether something showed up.
 bool spin_for_work(std::int64_t ns) {
   const std::int64_t end = nanotime() + ns;
-  do {
+  for (std::int64_t now = nanotime(); now < end; now = nanotime()) {
     for (int i = 0; i < 64; i++) cpu_relax();
     if (S().exiting.load(std::memory_order_relaxed) || S().runqsize.load(std::memory_order_relaxed) != 0)
       return true;
     for (P* p2 : S().allp) {
       if (!runqempty(p2)) return true;
       std::int64_t w = p2->timer0_when.load(std::memory_order_relaxed);
-      if (w != 0 && w <= nanotime()) return true;
+      if (w != 0 && w <= now) return true;
     }
-  } while (nanotime() < end);
+  }
   return false;
 }
 
