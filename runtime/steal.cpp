@@ -7,7 +7,6 @@
 // that G is most likely about to run on its own P. (Other Ps' due timers are
 // run by findrunnable before it steals, whether or not the M may spin.)
 #include "sched.hpp"
-#include "timers.hpp"
 
 namespace gort::rt {
 
