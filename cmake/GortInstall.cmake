@@ -1,15 +1,15 @@
 # GortInstall: `cmake --install` lays out headers, libraries and a CMake
 # package, so that outside projects can `find_package(gort)` and link
-# `gort::runtime`.
+# `gort::runtime` and `gort::net` (which brings gort::runtime with it).
 include_guard(GLOBAL)
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS gort_runtime EXPORT gortTargets
+install(TARGETS gort_runtime gort_net EXPORT gortTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY runtime/include/gort DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY runtime/include/gort net/include/gort DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT gortTargets NAMESPACE gort:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/gort)
 configure_package_config_file(cmake/gortConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/gortConfig.cmake

@@ -41,6 +41,7 @@
 
 #include "lock.hpp"
 #include "sched.hpp"
+#include "sysmon.hpp"
 #include "timers.hpp"
 
 #include <mutex>
@@ -177,7 +178,11 @@ ctx_node* new_child(ctx_node* parent, std::int64_t d) {
       n->timer.when = d;
       n->timer.f = fire;
       n->timer.arg = n;
-      rt::addtimer(&n->timer);  // needs this M's P: the callers check for a fiber
+      // addtimer needs this M's P (the callers check for a fiber), which
+      // sysmon may have taken: pin_with_p gets one back first.
+      rt::M* m = rt::pin_with_p();
+      rt::addtimer(&n->timer);
+      rt::unpinp(m);
     }
   } else {
     n->deadline = pd;  // the parent's timer cancels the parent, and so n

@@ -8,7 +8,8 @@
 //
 // The deadlock check reads the scheduler's state under sched.mu: every M on
 // the idle list, no poller (so no timed wait, so no timer pending), every run
-// queue empty, no M spinning. One such look can catch a moment between two
+// queue empty, no M spinning, no fiber waiting on an fd or in the blocking
+// pool (sched.nexternal). One such look can catch a moment between two
 // steps of a wake-up, so the supervisor reports only when two looks half a
 // second apart both see it with no fiber switched in between.
 #include <gort/debug.hpp>
@@ -76,8 +77,11 @@ bool looks_deadlocked(Sched& s, std::uint64_t* switches) {
   std::uint64_t sw = s.n_spawned_nop.load(std::memory_order_relaxed);
   for (P* pp : s.allp) sw += pp->n_switches.load(std::memory_order_relaxed);
   std::lock_guard lk(s.mu);
-  bool dead = s.midle.size() == s.allm.size() && !s.allm.empty() && s.poller == nullptr &&
-              s.nmspinning.load() == 0 && s.runqsize.load() == 0;
+  // An M blocked in the netpoller with no timer pending and no fd waited on
+  // waits for nothing: it counts as idle.
+  const std::size_t idle = s.midle.size() + (s.poller && s.poller_netpoll ? 1 : 0);
+  bool dead = idle == s.allm.size() && !s.allm.empty() && (s.poller == nullptr || s.poller_netpoll) &&
+              s.nmspinning.load() == 0 && s.runqsize.load() == 0 && s.nexternal.load() == 0;
   for (P* pp : s.allp) dead = dead && runqempty(pp) && pp->timer0_when.load() == 0;
   bool same = sw == *switches;
   *switches = sw;

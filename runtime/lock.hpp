@@ -43,6 +43,10 @@ class Mutex {
  public:
   void lock() { lock_word(&key_); }
   void unlock() { unlock_word(&key_); }
+  bool try_lock() {
+    std::uint32_t c = 0;
+    return key_.compare_exchange_strong(c, 1, std::memory_order_acquire);
+  }
 
  private:
   std::atomic<std::uint32_t> key_{0};

@@ -1,6 +1,10 @@
 // m.hpp: M, an OS thread that runs fibers (Go's m, runtime2.go).
 //
-// An M runs Gs only while it holds a P. Its own stack is g0: the scheduler
+// An M runs Gs only while it holds a P, with one exception: sysmon may take
+// the P away from an M whose fiber has run too long without switching (a CPU
+// loop, a blocking system call); that M goes on running its fiber without a
+// P, as Go's M does in a system call, until the fiber next enters the
+// scheduler (sysmon.hpp: the retake handshake). Its own stack is g0: the scheduler
 // runs there (schedule(), findrunnable(), timers), and every switch goes
 // G -> g0 -> G', as in Go's mcall/gogo. A G that stops running (park, yield,
 // exit) leaves a note on its M of what g0 must do once the G is off its
@@ -26,7 +30,8 @@ struct M {
   std::int64_t id = 0;
   Context g0;              // the thread's own stack: the scheduler runs here
   G* curg = nullptr;       // the G running on this M, null while on g0
-  P* p = nullptr;          // the P this M holds, null while idle
+  P* p = nullptr;          // the P this M holds, null while idle or retaken; M-owned:
+                           // a G uses it only inside a pin (sysmon.hpp)
   bool spinning = false;   // looking for work; counted in sched.nmspinning
   std::uint64_t rand = 0;  // fastrand state (steal order)
 
@@ -43,8 +48,16 @@ struct M {
   P* nextp = nullptr;
 
   std::thread thread;
-  std::atomic<bool> in_fiber{false};  // between switching into a G and back (for run's exit)
+  std::atomic<bool> in_fiber{false};  // between switching into a G and back (for run's exit, sysmon)
   std::atomic<bool> stopped{false};
+
+  // The retake handshake with sysmon (sysmon.hpp). pinned: this M may be
+  // using m->p (on g0, or a G inside the runtime, between a pin and unpinp);
+  // false only while a G runs user code. Written by the M only. retake:
+  // sysmon's request (kRetakePending) and verdict (kRetakeTaken: the P is
+  // gone); the M sets it back to kRetakeNone when it acknowledges a retake.
+  std::atomic<bool> pinned{true};
+  std::atomic<std::uint8_t> retake{0};
 };
 
 // newm starts a new M (OS thread) that will run with pp, spinning or not.

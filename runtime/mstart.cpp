@@ -5,9 +5,12 @@
 // hands it a P (m->nextp, under sched.mu) and wakes it; if no M is idle it
 // makes a new one. At most one idle M sleeps with a timeout: the poller,
 // which waits for the earliest pending timer (sched.poll_until) and is woken
-// early by addtimer() when an earlier timer appears. Everything the sleeping
+// early by addtimer() when an earlier timer appears. Once the netpoller is in
+// use the poller waits there instead (schedule.cpp's netpoll_block), and
+// stopm's sleeps are all untimed. Everything the sleeping
 // M checks after waking is read under sched.mu, so a wakeup sent before the
 // M slept, or a stale one, costs at most one more look.
+#include "netpoll.hpp"
 #include "panic.hpp"
 #include "sched.hpp"
 #include "timers.hpp"
@@ -118,6 +121,19 @@ void stopm(M* m, std::int64_t until) {
       return;
     }
     lk.unlock();  // stale wakeup: sleep again
+  }
+}
+
+void wake_poller() {
+  Sched* sp = sched.load(std::memory_order_acquire);
+  if (!sp) return;  // no run: nobody waits
+  Sched& s = *sp;
+  std::lock_guard lk(s.mu);
+  if (!s.poller) return;
+  if (s.poller_netpoll) {
+    netpoll_break();
+  } else {
+    s.poller->park.wakeup();
   }
 }
 

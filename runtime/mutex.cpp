@@ -62,6 +62,8 @@ bool can_spin(int iter) {
   Sched& s = S();
   if (s.procs <= s.npidle.load(std::memory_order_relaxed) + s.nmspinning.load(std::memory_order_relaxed) + 1)
     return false;
+  // m->p read without a pin (sysmon.hpp): only as a hint. If sysmon took
+  // the P meanwhile it is another M's now, and runqempty reads only atomics.
   M* m = getm();
   return m && m->p && runqempty(m->p);
 }

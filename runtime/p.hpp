@@ -29,7 +29,7 @@ namespace gort::rt {
 inline constexpr std::uint32_t kRunqSize = 256;
 
 enum class PStatus : std::uint8_t {
-  Idle,     // on sched.pidle; no M
+  Idle,     // on sched.pidle, no M; or in sysmon's hands between a retake and startm
   Running,  // held by an M (running a G or scheduling)
 };
 
@@ -43,13 +43,17 @@ struct alignas(64) P {
   std::atomic<G*> runq[kRunqSize];
   std::atomic<G*> runnext{nullptr};
   std::atomic<std::int64_t> timer0_when{0};  // earliest timer, 0 = none
+  // runm: the M that last switched into a G on this P (execute stores it).
+  // Sysmon's hint of whom to retake this P from; P::m is owner-only.
+  std::atomic<M*> runm{nullptr};
 
   // Counters (owner writes, stats() reads).
   std::atomic<std::uint64_t> n_switches{0}, n_steals{0}, n_stolen{0}, n_spawned{0}, n_exited{0};
 
   // --- The owner M only ---
   M* m = nullptr;               // M holding this P
-  std::uint32_t schedtick = 0;  // switches into a G (schedule() and yield's fast path)
+  std::uint32_t schedtick = 0;  // switches into a G (schedule() and yield's fast path);
+                                // sysmon watches n_switches, its atomic twin
   std::uint32_t runnext_streak = 0;
   GQueue gfree;                               // dead Gs (stackless)
   std::vector<Stack> stackcache;              // free default-size stacks, LIFO

@@ -23,11 +23,17 @@
 // only there, when nothing runs on the G's stack any more, does commit()
 // release the lock. Whoever readies the G must take that lock first, so it
 // can never resume a G that is still on its way out (Go's park_m + unlockf).
+//
+// Sysmon may take the P of an M whose G runs user code (sysmon.hpp). So the
+// code here that runs on a G reads m->p only inside a pin (pinp/unpinp,
+// PinGuard), and the g0 side (park_m, gosched_m, goexit0) copes with an M
+// that has no P: Gs go to the global queue, stacks and Gs to the global pools.
 #include <gort/fiber.hpp>
 #include <gort/go.hpp>
 
 #include "panic.hpp"
 #include "sched.hpp"
+#include "sysmon.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -58,31 +64,45 @@ void finish_switch(M* m) {
   }
 }
 
+// goexit0 finishes, on g0, a G whose function returned. m->p is null if
+// sysmon took the P while the G ran: then the global pools take its stack
+// and the G.
+void goexit0(M* m, G* gp, void*) {
+  casgstatus(gp, GStatus::Running, GStatus::Dead);
+  P* pp = m->p;
+  if (pp) {
+    pp->n_exited.store(pp->n_exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  } else {
+    S().n_exited_nop.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (gp->is_main) {
+    // main returned: the run is over (run.cpp waits on exit_note).
+    S().exiting.store(true);
+    S().exit_note.wakeup();
+  }
+  stackput(pp, gp->stack);
+  gp->stack = Stack{};
+  ctx_release(&gp->ctx);  // TSan's per-fiber state is large: free it with the fiber
+  gfput(pp, gp);
+}
+
 // fiber_main is the bottom frame of every fiber.
 void fiber_main(void* arg) {
   G* gp = static_cast<G*>(arg);
-  finish_switch(getm());
+  M* m = getm();
+  finish_switch(m);
+  unpinp(m);  // into user code: from here on sysmon may take the P
   try {
     gp->entry(gp->closure);
   } catch (...) {
     fatal_panic(gp->goid, std::current_exception());
   }
-  // goexit: leave the stack for good; g0 finishes the G in goexit0.
-  M* m = getm();
+  // goexit: leave the stack for good; g0 finishes the G in goexit0. Pin
+  // first: g0 uses m->p, and must see it null if sysmon took the P.
+  m = getm();
+  pin_outer(m);
   m->after_g = gp;
-  m->after = [](M* m, G* gp, void*) {
-    casgstatus(gp, GStatus::Running, GStatus::Dead);
-    m->p->n_exited.store(m->p->n_exited.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    if (gp->is_main) {
-      // main returned: the run is over (run.cpp waits on exit_note).
-      S().exiting.store(true);
-      S().exit_note.wakeup();
-    }
-    stackput(m->p, gp->stack);
-    gp->stack = Stack{};
-    ctx_release(&gp->ctx);  // TSan's per-fiber state is large: free it with the fiber
-    gfput(m->p, gp);
-  };
+  m->after = goexit0;
   ctx_exit(&gp->ctx, &m->g0);
 }
 
@@ -91,18 +111,26 @@ struct ParkArgs {
   void* arg;
 };
 
+// requeue puts gp, now Runnable, back on a run queue from g0: m's P, or the
+// global queue if sysmon took the P (then someone must come for it: wakep).
+void requeue(M* m, G* gp, bool next) {
+  if (P* pp = m->p) return runqput(pp, gp, next);
+  globrunqput(gp);
+  wakep();
+}
+
 void park_m(M* m, G* gp, void* arg) {
   auto* pa = static_cast<ParkArgs*>(arg);
   casgstatus(gp, GStatus::Running, GStatus::Waiting);
   if (!pa->commit(gp, pa->arg)) {
     casgstatus(gp, GStatus::Waiting, GStatus::Runnable);
-    runqput(m->p, gp, true);
+    requeue(m, gp, true);
   }
 }
 
 void gosched_m(M* m, G* gp, void*) {
   casgstatus(gp, GStatus::Running, GStatus::Runnable);
-  runqput(m->p, gp, false);
+  requeue(m, gp, false);
 }
 
 void ready_timer(void* arg, std::uint64_t) { ready(static_cast<G*>(arg)); }
@@ -239,6 +267,7 @@ void switch_to_g(M* m, Context* from, G* gp) {
 }
 
 void execute(M* m, G* gp) {
+  setrunm(m->p, m);
   m->in_fiber.store(true, std::memory_order_relaxed);
   switch_to_g(m, &m->g0, gp);  // run gp (and whatever it yields to) until a G switches back to g0
   m->in_fiber.store(false, std::memory_order_relaxed);
@@ -247,15 +276,27 @@ void execute(M* m, G* gp) {
   finish_switch(m);
 }
 
-void mcall(void (*fn)(M*, G*, void*), void* arg) {
-  M* m = getm();
+// mcall_pinned switches from the current G, whose M m it already pinned, to
+// g0, which runs fn; once resumed, on whichever M that is, it unpins. Inlined
+// into the hot paths (gopark, yield).
+[[gnu::always_inline]] inline void mcall_pinned(M* m, void (*fn)(M*, G*, void*), void* arg) {
   G* gp = m->curg;
   m->after = fn;
   m->after_g = gp;
   m->after_arg = arg;
   ctx_switch(&gp->ctx, &m->g0);
   // Resumed, maybe on another M, maybe by a G that switched straight to us.
-  finish_switch(getm());
+  m = getm();
+  finish_switch(m);
+  unpinp(m);
+}
+
+// mcall is called by a G in user code, never inside a pin: it pins (g0 uses
+// m->p, and must see it null if sysmon took the P) before it switches.
+void mcall(void (*fn)(M*, G*, void*), void* arg) {
+  M* m = getm();
+  pin_outer(m);
+  mcall_pinned(m, fn, arg);
 }
 
 void gopark(bool (*commit)(G*, void*), void* arg, const char* reason) {
@@ -264,19 +305,23 @@ void gopark(bool (*commit)(G*, void*), void* arg, const char* reason) {
   gp->waitreason = reason;
   gp->waitsince = nanotime_coarse();
   ParkArgs pa{commit, arg};  // lives on gp's stack; read by g0 before gp can resume
-  mcall(park_m, &pa);
+  M* m = getm();
+  pin_outer(m);  // mcall, inlined
+  mcall_pinned(m, park_m, &pa);
   gp->waitreason = nullptr;
 }
 
 void ready(G* gp) {
   casgstatus(gp, GStatus::Waiting, GStatus::Runnable);
-  M* m = getm();
-  if (m && m->p) {
-    runqput(m->p, gp, true);
-  } else {
-    globrunqput(gp);  // from a thread without a P
+  {
+    PinGuard pin(getm());
+    if (P* pp = pin.p()) {
+      runqput(pp, gp, true);
+    } else {
+      globrunqput(gp);  // from a thread without a P (or whose P sysmon took)
+    }
   }
-  wakep();
+  wakep();  // needs no P: outside the pin, a tail call
 }
 
 }  // namespace gort::rt
@@ -288,8 +333,8 @@ using namespace gort::rt;
 detail::Spawn detail::newproc_begin(std::size_t stack_size, std::size_t closure_size,
                                     std::size_t closure_align) {
   if (!sched.load(std::memory_order_acquire)) throw std::logic_error("gort::go: called outside gort::run");
-  M* m = getm();
-  P* pp = m ? m->p : nullptr;
+  PinGuard pin(getm());
+  P* pp = pin.p();
   std::size_t size = stack_size ? stack_round(stack_size) : S().stack_size;
   G* gp = gnew(pp);
   gp->stack_size = size;
@@ -320,8 +365,8 @@ detail::Spawn detail::newproc_begin(std::size_t stack_size, std::size_t closure_
 }
 
 void detail::newproc_abort(Spawn s) {
-  M* m = getm();
-  P* pp = m ? m->p : nullptr;
+  PinGuard pin(getm());
+  P* pp = pin.p();
   G* gp = static_cast<G*>(s.g);
   if (gp->stack) stackput(pp, gp->stack);
   gp->stack = Stack{};
@@ -332,19 +377,21 @@ void detail::newproc_commit(Spawn s, void (*entry)(void*), const char* file, uns
   G* gp = static_cast<G*>(s.g);
   gp->spawn_file = file;
   gp->spawn_line = line;
-  M* m = getm();
-  P* pp = m ? m->p : nullptr;
   gp->entry = entry;
-  gp->goid = new_goid(pp);
-  casgstatus(gp, GStatus::Idle, GStatus::Runnable);
-  if (pp) {
-    pp->n_spawned.store(pp->n_spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    runqput(pp, gp, true);  // as Go: the new G runs next on this P
-  } else {
-    S().n_spawned_nop.fetch_add(1, std::memory_order_relaxed);
-    globrunqput(gp);
+  {
+    PinGuard pin(getm());
+    P* pp = pin.p();
+    gp->goid = new_goid(pp);
+    casgstatus(gp, GStatus::Idle, GStatus::Runnable);
+    if (pp) {
+      pp->n_spawned.store(pp->n_spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      runqput(pp, gp, true);  // as Go: the new G runs next on this P
+    } else {
+      S().n_spawned_nop.fetch_add(1, std::memory_order_relaxed);
+      globrunqput(gp);
+    }
   }
-  wakep();
+  wakep();  // needs no P
 }
 
 void yield() {
@@ -354,19 +401,23 @@ void yield() {
   // Fast path: when schedule() would just take the next G of this P (no
   // global-queue turn, no timer due, not exiting), switch to it directly,
   // skipping the trip through g0. The yielding G goes on the runq only once
-  // it is off its stack: the next G does that in finish_switch.
+  // it is off its stack: the next G does that in finish_switch. Without a P
+  // (sysmon took it) the slow path sends the yielder to the global queue.
+  pin_outer(m);
   P* pp = m->p;
-  if (pp->schedtick % kGlobalRunqInterval != 0 && pp->timer0_when.load(std::memory_order_relaxed) == 0 &&
-      !S().exiting.load(std::memory_order_relaxed)) {
+  if (pp && pp->schedtick % kGlobalRunqInterval != 0 &&
+      pp->timer0_when.load(std::memory_order_relaxed) == 0 && !S().exiting.load(std::memory_order_relaxed)) {
     if (G* next = runqget(pp)) {
       m->after = gosched_m;
       m->after_g = gp;
       switch_to_g(m, &gp->ctx, next);
-      finish_switch(getm());
+      m = getm();
+      finish_switch(m);
+      unpinp(m);
       return;
     }
   }
-  mcall(gosched_m, nullptr);
+  mcall_pinned(m, gosched_m, nullptr);
 }
 
 void sleep_until(std::chrono::steady_clock::time_point t) {
@@ -377,12 +428,19 @@ void sleep_until(std::chrono::steady_clock::time_point t) {
   gp->timer.when = when;
   gp->timer.f = ready_timer;
   gp->timer.arg = gp;
-  gopark(
-      [](G* gp, void*) {
-        addtimer(&gp->timer);
-        return true;
-      },
-      nullptr, "sleep");
+  // The commit's addtimer needs this M's P. If sysmon took it, the park is
+  // called off (the G goes to the global queue) and we try again, most
+  // likely on an M that has a P by then.
+  for (bool armed = false; !armed;) {
+    gopark(
+        [](G* gp, void* armed) {
+          if (!getm()->p) return false;
+          *static_cast<bool*>(armed) = true;  // before addtimer: the timer may resume gp at once
+          addtimer(&gp->timer);
+          return true;
+        },
+        &armed, "sleep");
+  }
 }
 
 std::uint64_t fiber_id() {

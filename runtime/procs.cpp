@@ -1,4 +1,5 @@
-// procs.cpp: GORT_MAXPROCS, CPU affinity and cgroup quota; GORT_STACK_SIZE.
+// procs.cpp: GORT_MAXPROCS, CPU affinity and cgroup quota; GORT_STACK_SIZE;
+// GORT_BLOCKING_THREADS.
 #include "procs.hpp"
 
 #include <gort/go.hpp>
@@ -130,6 +131,16 @@ std::size_t default_stack_size() {
     std::fprintf(stderr, "gort: ignoring GORT_STACK_SIZE=%s (want 16K to 1G, e.g. 262144 or 256K)\n", env);
   }
   return gort::kDefaultStackSize;
+}
+
+int default_blocking_threads() {
+  constexpr int kDefault = 64;
+  if (const char* env = std::getenv("GORT_BLOCKING_THREADS")) {
+    std::size_t n = parse_positive(env, false);
+    if (n > 0 && n <= 4096) return static_cast<int>(n);
+    std::fprintf(stderr, "gort: ignoring GORT_BLOCKING_THREADS=%s (want a number from 1 to 4096)\n", env);
+  }
+  return kDefault;
 }
 
 }  // namespace gort::rt

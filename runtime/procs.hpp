@@ -15,6 +15,10 @@ int default_procs();
 // and valid, else gort::kDefaultStackSize.
 std::size_t default_stack_size();
 
+// default_blocking_threads: $GORT_BLOCKING_THREADS (1 to 4096) if set and
+// valid, else 64: the most threads gort::blocking's pool makes.
+int default_blocking_threads();
+
 // cpu_quota: the cgroup CPU limit of this process in CPUs (rounded up), or 0
 // for none. Exposed for tests.
 int cpu_quota();

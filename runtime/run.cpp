@@ -2,9 +2,11 @@
 // take it down again when main returns.
 //
 // The thread that calls run() does not become an M: it creates the Ps,
-// queues the main G, starts one M and sleeps on sched.exit_note until main
-// returns (a later issue gives it sysmon's duties). Then it stops the Ms:
-// idle ones at once; one busy in a fiber at its next switch. Fibers still
+// queues the main G, starts one M and the sysmon thread (sysmon.cpp), and
+// sleeps on sched.exit_note until main returns. Then it stops sysmon and the
+// blocking pool (blocking.cpp: no pool thread readies a fiber afterwards),
+// then the Ms: idle ones at once; one busy in a fiber at its next switch
+// (an M whose P sysmon took is one of those). Fibers still
 // alive are abandoned, as in Go: their stacks stay mapped (and are shown to
 // LeakSanitizer as roots, so what they hold is not reported as a leak at
 // exit); everything else is freed, so that run() can be called again.
@@ -13,6 +15,7 @@
 #include "panic.hpp"
 #include "procs.hpp"
 #include "sched.hpp"
+#include "sysmon.hpp"
 
 #include <cstdio>
 #include <numeric>
@@ -103,6 +106,8 @@ int detail::run_main(const Config& cfg, std::function<int()> main) {
   }
   for (int i = s->procs - 1; i >= 0; i--) pidleput(s->allp[static_cast<std::size_t>(i)]);
   signals_init();
+  fence_init();  // before the first M: the retake handshake's fences (sysmon.hpp)
+  blocking_start();
   stack_configure();
   stack_free(stack_alloc(s->stack_size));  // map the first stacks: learns how guards are made
 
@@ -113,12 +118,16 @@ int detail::run_main(const Config& cfg, std::function<int()> main) {
     *static_cast<std::function<int()>**>(sp.closure) = &main;  // run() outlives the main fiber
     newproc_commit(sp, main_fiber, "gort::run", 0);
   } catch (...) {
+    blocking_stop();
     sched.store(nullptr);
     teardown(s);
     throw;
   }
 
-  supervise(*s);  // until main returns (or a deadlock or SIGQUIT ends the process)
+  Sysmon* mon = sysmon_start(*s);
+  supervise(*s);     // until main returns (or a deadlock or SIGQUIT ends the process)
+  sysmon_stop(mon);  // hands out no P from here on
+  blocking_stop();
 
   // Stop every M: idle ones wake and see `exiting`; busy ones see it at
   // their next schedule().
@@ -126,6 +135,7 @@ int detail::run_main(const Config& cfg, std::function<int()> main) {
     std::lock_guard lk(s->mu);
     for (M* m : s->allm) m->park.wakeup();
   }
+  wake_poller();  // an M blocked in the netpoller
   // Ms in the scheduler stop soon, however slow the machine; only Ms inside
   // a fiber that does not yield may never stop, and get kStopGraceNs.
   std::int64_t grace_end = 0;

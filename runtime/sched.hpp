@@ -13,16 +13,23 @@
 //   mstart.cpp    M threads: start, idle sleep (stopm), wake (startm, wakep)
 //   runq.cpp      per-P lock-free run queues; globrunq* below
 //   timers.cpp    per-P timer heaps; the timed wait of the idle M (poller)
+//   netpoll*.cpp  the network poller: fibers waiting on fds (netpoll.hpp)
+//   sysmon.cpp    the monitor thread: takes the P of an M stuck in a fiber
+//                 (the retake handshake: sysmon.hpp)
+//   blocking.cpp  gort::blocking: a pool of plain threads for blocking calls
 //   run.cpp       gort::run: create Ps and Ms, wait for main, tear down
 //
 // Lock order (a lock may be taken while holding only locks above it):
-//   1. user-visible primitives' internal locks (WaitGroup's lock word)
+//   0. the netpoller's loop lock (netpoll_ev.cpp)
+//   1. user-visible primitives' internal locks (WaitGroup's lock word),
+//      a PollDesc's mu (netpoll.cpp); the blocking pool's mu (blocking.cpp)
 //   2. P.timers_mu
 //   3. sched.mu
 //   4. sched.gfree_mu
 //   5. stack pool_mu (stack.cpp)
 // sched.mu, gfree_mu and the primitives' locks are the runtime's own
-// spin-then-sleep lock (lock.hpp).
+// spin-then-sleep lock (lock.hpp). Sysmon takes a P with no lock held (the
+// handshake is lock-free, sysmon.hpp), then sched.mu in startm.
 // No lock is held across a stack switch, except the one a park hands to its
 // commit function, which g0 releases (proc.cpp).
 #pragma once
@@ -63,6 +70,15 @@ struct Sched {
   std::atomic<std::int32_t> runqsize{0};        // len(runq) (written under mu)
   std::atomic<bool> exiting{false};             // main returned: Ms stop
   std::atomic<std::uint64_t> n_spawned_nop{0};  // spawns from threads without a P (and main)
+  std::atomic<std::uint64_t> n_exited_nop{0};   // exits on Ms whose P sysmon took
+  // Fibers parked on something the scheduler cannot see through: an fd in
+  // the netpoller, a call in the blocking pool. While any exist the deadlock
+  // check stays quiet (Go's checkdead gives up on netpoll waiters too).
+  std::atomic<std::int32_t> nexternal{0};
+  // sysmon sleeps on sysmon_idle while every P is idle (Go's sysmonwait);
+  // pidleget wakes it when a P gets busy again.
+  std::atomic<bool> sysmon_wait{false};
+  Note sysmon_idle;
 
   // The timed wait: the one idle M sleeping until the earliest timer (Go's
   // netpoll waiter). pollUntil is its wake-up time, 0 if no M waits so.
@@ -83,8 +99,9 @@ struct Sched {
   std::deque<GBatch*> runq;  // the global run queue: a FIFO of batches (see globrunqget)
   std::vector<M*> allm;
   std::vector<G*> allgs;
-  M* poller = nullptr;      // the M in the timed wait, if any
-  std::int64_t mcount = 0;  // Ms made (ids)
+  M* poller = nullptr;          // the M in the timed wait, if any
+  bool poller_netpoll = false;  // ... and it waits in the netpoller (else on its note)
+  std::int64_t mcount = 0;      // Ms made (ids)
 
   // Exit: the M that ends main stores the status and wakes the supervisor.
   // The same note wakes it for a SIGQUIT dump (dump_requested).
@@ -120,6 +137,10 @@ void stopm(M* m, std::int64_t until);  // sleep until handed a P (or `until`, if
 void acquirep(M* m, P* pp);
 P* releasep(M* m);
 void mstart(M* m);  // an M's thread body
+// wake_poller makes the M in the timed wait look again (a new earlier
+// timer, the netpoller starting up, the run ending): a netpoll_break if it
+// waits in the netpoller, else its note. Takes sched.mu.
+void wake_poller();
 
 // kGlobalRunqInterval: how often schedule() looks at the global queue before
 // the local one. 61, as in Go: prime, so it does not beat with other periods.
@@ -132,7 +153,7 @@ G* stealwork(M* m);
 void resetspinning(M* m);
 
 // --- the life of a G (proc.cpp) ---
-void execute(M* m, G* gp);                         // switch from g0 into gp
+void execute(M* m, G* gp);                         // switch from g0 into gp (m holds a P)
 void ready(G* gp);                                 // Waiting -> Runnable, on the current P (or global)
 void mcall(void (*fn)(M*, G*, void*), void* arg);  // switch to g0, run fn(m, gp, arg) there
 // gopark parks the current G. commit(gp, arg) runs on g0 once gp is off its
@@ -147,6 +168,11 @@ void stackput(P* pp, Stack s);            // a stack back to pp's cache or the p
 // supervise: the thread in gort::run waits here until main returns, checking
 // for deadlock and serving SIGQUIT dumps meanwhile (dump.cpp).
 void supervise(Sched& s);
+
+// blocking_start/stop: the blocking pool's part of a run (blocking.cpp).
+// stop runs before the Ms stop: afterwards no pool thread calls ready().
+void blocking_start();
+void blocking_stop();
 
 // fastrand: a cheap per-M random number (steal order, select later).
 std::uint32_t fastrand(M* m);

@@ -6,6 +6,8 @@
 //   findrunnable:   local runq, global runq, steal from other Ps (as a
 //                   spinning M, running their due timers), and if all fail:
 //                   give up the P and sleep (timed, if timers are pending).
+//                   With the netpoller in use: a non-blocking poll before
+//                   stealing, and the timed sleep is a wait in the poller.
 //
 // Why no wake-up is lost between "found no work" and "M sleeps" (the
 // spinning-M protocol, proc.go's "Worker thread parking/unparking"):
@@ -21,6 +23,7 @@
 //  which the producer's later loads may overtake: an idle P may then miss
 //  the chance to help, but the G is not stranded, since its own P runs it at
 //  its next schedule(). Timers use seq_cst on both sides (timers.cpp).
+#include "netpoll.hpp"
 #include "panic.hpp"
 #include "sched.hpp"
 #include "timers.hpp"
@@ -61,19 +64,47 @@ P* checkrunqs_nop() {
   return pidleget();
 }
 
+// netpoll_block: step 4 with the netpoller in use. If no other M waits for
+// timers, m (which holds no P) blocks in the poller until an fd is ready,
+// the earliest timer is due, or netpoll_break. Returns false if another M
+// already waits there. *q receives the fibers made runnable.
+bool netpoll_block(M* m, std::int64_t until, GQueue* q) {
+  Sched& s = S();
+  std::uint64_t breaks;
+  {
+    std::lock_guard lk(s.mu);
+    if (s.poller || s.exiting.load()) return false;
+    s.poller = m;
+    s.poller_netpoll = true;
+    s.poll_until.store(until > 0 ? until : INT64_MAX);  // any new timer wakes us to look
+    breaks = netpoll_breaks();  // a wake_poller from now on stops the wait
+  }
+  // A timer added before poll_until was published did not wake us: look.
+  if (std::int64_t e = earliest_timer(); e > 0 && (until == 0 || e < until)) until = e;
+  if (until == 0 || until > nanotime()) netpoll(until, q, breaks);
+  std::lock_guard lk(s.mu);
+  s.poller = nullptr;
+  s.poller_netpoll = false;
+  s.poll_until.store(0);
+  return true;
+}
+
 }  // namespace
 
 void schedule_loop(M* m) {
   for (;;) {
     if (S().exiting.load(std::memory_order_relaxed)) return;
-    P* pp = m->p;
     G* gp = nullptr;
-    if (pp->timer0_when.load(std::memory_order_relaxed) != 0) checktimers(pp, 0);
-    if (pp->schedtick % kGlobalRunqInterval == 0 && S().runqsize.load(std::memory_order_relaxed) > 0) {
-      std::lock_guard lk(S().mu);
-      gp = globrunqget(pp, 1, nullptr);
+    // No P: sysmon took it while our last G ran (sysmon.hpp); findrunnable
+    // takes an idle one or sleeps.
+    if (P* pp = m->p) {
+      if (pp->timer0_when.load(std::memory_order_relaxed) != 0) checktimers(pp, 0);
+      if (pp->schedtick % kGlobalRunqInterval == 0 && S().runqsize.load(std::memory_order_relaxed) > 0) {
+        std::lock_guard lk(S().mu);
+        gp = globrunqget(pp, 1, nullptr);
+      }
+      if (!gp) gp = runqget(pp);
     }
-    if (!gp) gp = runqget(pp);
     if (!gp) gp = findrunnable(m);  // blocks until work; may change m->p
     if (!gp) return;                // the run is over
     if (m->spinning) resetspinning(m);
@@ -117,7 +148,16 @@ G* findrunnable(M* m) {
       globrunqrest(pp, rest);
       if (gp) return gp;
     }
-    // (issue 4: a non-blocking netpoll goes here.)
+    // The netpoller, without blocking, if fibers wait on fds (and no other
+    // M is polling: then netpoll returns at once).
+    if (netpoll_inited() && netpoll_waiters() > 0) {
+      GQueue q;
+      if (netpoll(-1, &q) && !q.empty()) {
+        G* gp = q.pop_front();
+        injectglist(m, &q);
+        return gp;
+      }
+    }
 
     // Steal. Limit spinning Ms to half the busy Ps: when few Ps run, few
     // thieves can find anything, and spinning burns CPU.
@@ -131,8 +171,11 @@ G* findrunnable(M* m) {
       // Before sleeping, watch the queues a little longer: putting an M to
       // sleep and waking it again costs two futex calls and two thread
       // switches (~5-10 us here), and under a steady stream of new fibers
-      // work usually reappears sooner than that.
-      if (spin_for_work(kIdleSpinNs)) continue;
+      // work usually reappears sooner than that. Not while fibers wait on
+      // fds: their work comes from the poller, which the watch does not see
+      // (it would need a syscall per look), and a server's next request is
+      // usually further away than the watch: the M blocks in the poller.
+      if (netpoll_waiters() == 0 && spin_for_work(kIdleSpinNs)) continue;
     }
 
     // Nothing to do: give up the P (step 1).
@@ -163,10 +206,48 @@ G* findrunnable(M* m) {
         continue;
       }
     }
-    // Step 4. With timers pending, one idle M waits for the earliest.
+    // Step 4. With timers pending, one idle M waits for the earliest; once
+    // the netpoller is in use, that M waits in the poller, timers or not.
     std::int64_t until = earliest_timer();
-    stopm(m, until > 0 ? until : -1);
+    if (!netpoll_inited()) {
+      stopm(m, until > 0 ? until : -1);
+      continue;
+    }
+    GQueue q;
+    if (!netpoll_block(m, until, &q)) {
+      stopm(m, -1);
+      continue;
+    }
+    if (q.empty()) continue;  // a timer is due, or woken: look again
+    P* p2;
+    {
+      std::lock_guard lk(S().mu);
+      p2 = pidleget();
+    }
+    if (!p2) {
+      injectglist(m, &q);  // for the Ps that are running
+      continue;
+    }
+    acquirep(m, p2);
+    G* gp = q.pop_front();
+    injectglist(m, &q);
+    return gp;
   }
+}
+
+// injectglist makes the fibers of q (status Runnable) run: on m's P if it
+// has one (m may be null: sysmon), with wakep() so that idle Ps steal; else on the global queue,
+// starting an M for each idle P up to their number (Go's injectglist).
+void injectglist(M* m, GQueue* q) {
+  std::uint32_t n = q->size;
+  if (n == 0) return;
+  if (P* pp = m ? m->p : nullptr) {
+    while (G* gp = q->pop_front()) runqput(pp, gp, false);
+    wakep();
+    return;
+  }
+  while (G* gp = q->pop_front()) globrunqput(gp);
+  for (; n > 0 && S().npidle.load() > 0; n--) startm(nullptr, false);
 }
 
 // resetspinning: m found work. If it was the last spinning M, start another
@@ -245,6 +326,9 @@ P* pidleget() {
     S().pidle = pp->link;
     pp->link = nullptr;
     S().npidle.fetch_sub(1);
+    // A P gets busy: if sysmon sleeps because all were idle, it has work
+    // again (seq_cst both sides, as sysmon_main's check).
+    if (S().sysmon_wait.load() && S().sysmon_wait.exchange(false)) S().sysmon_idle.wakeup();
   }
   return pp;
 }

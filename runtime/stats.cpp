@@ -14,7 +14,7 @@ Stats stats() {
   if (!s) return st;
   constexpr auto r = std::memory_order_relaxed;
   st.procs = s->procs;
-  std::uint64_t spawned = s->n_spawned_nop.load(r), exited = 0;
+  std::uint64_t spawned = s->n_spawned_nop.load(r), exited = s->n_exited_nop.load(r);
   for (P* pp : s->allp) {
     spawned += pp->n_spawned.load(r);
     exited += pp->n_exited.load(r);

@@ -11,6 +11,7 @@
 
 #include "chan.hpp"
 #include "sched.hpp"
+#include "sysmon.hpp"
 #include "timers.hpp"
 
 namespace gort::detail {
@@ -58,8 +59,11 @@ void* timer_chan_start(hchan* c, Clock::duration first, Clock::duration period) 
   tc->t.when = rt::nanotime() + std::chrono::duration_cast<std::chrono::nanoseconds>(first).count();
   tc->t.f = fire;
   tc->t.arg = tc;
-  // addtimer needs this M's P; a fiber always has one while it runs.
+  // addtimer needs this M's P, which sysmon may have taken while the fiber
+  // ran: pin_with_p gets one back first.
+  rt::M* m = rt::pin_with_p();
   rt::addtimer(&tc->t);
+  rt::unpinp(m);
   return tc;
 }
 

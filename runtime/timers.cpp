@@ -78,8 +78,7 @@ void addtimer(Timer* t) {
   if (pu == 0) {
     wakep();  // no M waits on timers: if a P is idle, an M will look
   } else if (when < pu) {
-    std::lock_guard lk(s.mu);
-    if (s.poller) s.poller->park.wakeup();  // wait less
+    wake_poller();  // wait less
   }
 }
 

@@ -4,8 +4,9 @@
 #
 #   install_test.sh BUILD_DIR PROJECT_DIR WORK_DIR CXX_COMPILER [GENERATOR]
 #
-# Fails when: the install fails, the package is not found, gort::runtime does
-# not link, or the program does not run its fibers and print the right status.
+# Fails when: the install fails, the package is not found, gort::runtime or
+# gort::net does not link, or the program does not run its fibers, listen, and
+# print the right status.
 set -euo pipefail
 
 build_dir=$1 project_dir=$2 work_dir=$3 cxx=$4 generator=${5:-}
@@ -16,7 +17,7 @@ mkdir -p "$work_dir"
 
 echo "== cmake --install $build_dir --prefix $prefix"
 cmake --install "$build_dir" --prefix "$prefix" >"$work_dir/install.log"
-for f in include/gort/gort.hpp include/gort/detail/spawn.hpp; do
+for f in include/gort/gort.hpp include/gort/detail/spawn.hpp include/gort/net.hpp include/gort/errors.hpp; do
   [[ -f $prefix/$f ]] || { echo "install_test: $f not installed" >&2; exit 1; }
 done
 config=$(find "$prefix" -name gortConfig.cmake -print -quit)

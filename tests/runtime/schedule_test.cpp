@@ -1,21 +1,12 @@
 // Tests of runtime/schedule.cpp: fairness, the global queue, idle Ms.
 #include "gort_test.hpp"
 
-#include <sys/resource.h>
-
 #include <atomic>
 #include <thread>
 
 using gort_test::for_each_procs;
 
-namespace {
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-}  // namespace
+using gort_test::cpu_seconds;
 
 TEST_CASE("schedule: a fiber looping on yield does not starve the others") {
   for_each_procs([](int procs) {

@@ -46,6 +46,10 @@ void for_each_procs(F&& body) {
   }
 }
 
+// cpu_seconds is the CPU time (user + system) this process has used so far:
+// tests that check something stays idle compare it with the wall time.
+double cpu_seconds();
+
 // use_stack uses about `kib` KiB of stack, in 1 KiB frames. Each frame is
 // read after the recursive call, so no compiler can turn it into a loop.
 int use_stack(int kib);

@@ -1,6 +1,7 @@
 // gort/gort.hpp: everything public in gort, one include.
 #pragma once
 
+#include <gort/blocking.hpp>
 #include <gort/chan.hpp>
 #include <gort/cond.hpp>
 #include <gort/context.hpp>

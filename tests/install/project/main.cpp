@@ -1,6 +1,8 @@
-// The outside project's program: a few fibers through the installed headers
-// and library. Prints one line that install_test.sh checks, exits 0 if right.
+// The outside project's program: a few fibers and a listener through the
+// installed headers and libraries. Prints one line that install_test.sh
+// checks, exits 0 if right.
 #include <gort/gort.hpp>
+#include <gort/net.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -21,6 +23,8 @@ int main() {
           i);
     }
     wg.wait();
+    auto [ln, err] = gort::net::listen("tcp", "127.0.0.1:0");  // gort::net links
+    if (err || ln.addr().port() == 0) return 2;
     return sum.load() == 5050 ? 42 : 1;  // 42: proves run() passes main's status through
   });
   std::printf("install-test: gort::run returned %d\n", status);

@@ -1,0 +1,191 @@
+// fd.cpp: the poll descriptor's loops and its close protocol (see fd.hpp;
+// Go's internal/poll/fd_unix.go, fd_mutex.go and fd_poll_runtime.go).
+#include "fd.hpp"
+
+#include <gort/fiber.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
+namespace gort::net::detail {
+
+namespace {
+
+// kMaxRW caps one read or write syscall, as Go's maxRW (1 GiB).
+constexpr std::size_t kMaxRW = std::size_t{1} << 30;
+
+std::error_code poll_error(netpoll::Status st) {
+  return make_error_code(st == netpoll::Status::Closing ? io_errc::closed : io_errc::timeout);
+}
+
+// Ref holds a reference for one call (incref has succeeded).
+struct Ref {
+  FD* fd;
+  ~Ref() { fd->decref(); }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<FD>> FD::open(int sysfd) {
+  netpoll::PollDesc* pd = netpoll::open(sysfd);
+  if (!pd) {
+    int e = errno;
+    ::close(sysfd);
+    return {nullptr, errno_code(e)};
+  }
+  return {std::make_unique<FD>(sysfd, pd), {}};
+}
+
+bool FD::incref() noexcept {
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  do {
+    if (s & kClosed) return false;
+  } while (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acquire, std::memory_order_relaxed));
+  return true;
+}
+
+void FD::decref() noexcept {
+  // Leaving exactly the closer's reference: the closer waits for this.
+  if (state_.fetch_sub(1, std::memory_order_acq_rel) - 1 == (kClosed | 1)) csema_.release();
+}
+
+std::error_code FD::close() {
+  // Take a reference and set the closed bit in one step (Go's increfAndClose).
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  do {
+    if (s & kClosed) return make_error_code(io_errc::closed);
+  } while (!state_.compare_exchange_weak(s, (s + 1) | kClosed, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed));
+  netpoll::evict(pd);
+  if (s != 0) {  // calls were in progress: the last one to leave releases csema_
+    if (gort::fiber_id() != 0) {
+      csema_.acquire(false, "net: close");
+    } else {  // a thread outside the runtime cannot park: poll instead
+      while (state_.load(std::memory_order_acquire) != (kClosed | 1))
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+  // The poller closes the descriptor (Linux frees it even when close fails,
+  // EINTR included).
+  int e = netpoll::close(pd);
+  return e ? errno_code(e) : std::error_code{};
+}
+
+std::error_code FD::set_deadline(std::int64_t deadline, netpoll::Mode mode) {
+  if (!incref()) return make_error_code(io_errc::closed);
+  Ref ref{this};
+  netpoll::set_deadline(pd, deadline, mode);
+  return {};
+}
+
+Result<std::size_t> FD::read(std::span<std::byte> p) {
+  if (!incref()) return {0, make_error_code(io_errc::closed)};
+  Ref ref{this};
+  std::lock_guard lock(rmu_);
+  if (p.empty()) return {0, {}};  // Go: a zero-byte read returns at once
+  if (auto st = netpoll::prepare(pd, netpoll::Mode::Read); st != netpoll::Status::Ok)
+    return {0, poll_error(st)};
+  std::size_t len = std::min(p.size(), kMaxRW);
+  for (;;) {
+    ssize_t n = ::read(sysfd, p.data(), len);
+    if (n > 0) return {static_cast<std::size_t>(n), {}};
+    if (n == 0) return {0, make_error_code(io_errc::eof)};
+    int e = errno;  // before anything that may park (errno is per thread)
+    if (e == EINTR) continue;
+    if (e != EAGAIN) return {0, errno_code(e)};
+    if (auto st = netpoll::wait(pd, netpoll::Mode::Read); st != netpoll::Status::Ok)
+      return {0, poll_error(st)};
+  }
+}
+
+Result<std::size_t> FD::write(std::span<const std::byte> p) {
+  if (!incref()) return {0, make_error_code(io_errc::closed)};
+  Ref ref{this};
+  std::lock_guard lock(wmu_);
+  if (auto st = netpoll::prepare(pd, netpoll::Mode::Write); st != netpoll::Status::Ok)
+    return {0, poll_error(st)};
+  std::size_t done = 0;
+  while (done < p.size()) {
+    // MSG_NOSIGNAL: a peer that is gone is EPIPE, not a SIGPIPE that kills the process.
+    ssize_t n = ::send(sysfd, p.data() + done, std::min(p.size() - done, kMaxRW), MSG_NOSIGNAL);
+    if (n >= 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (e != EAGAIN) return {done, errno_code(e)};
+    if (auto st = netpoll::wait(pd, netpoll::Mode::Write); st != netpoll::Status::Ok)
+      return {done, poll_error(st)};
+  }
+  return {done, {}};
+}
+
+Result<int> FD::accept(::sockaddr_storage* sa, ::socklen_t* len) {
+  if (!incref()) return {-1, make_error_code(io_errc::closed)};
+  Ref ref{this};
+  std::lock_guard lock(rmu_);
+  if (auto st = netpoll::prepare(pd, netpoll::Mode::Read); st != netpoll::Status::Ok)
+    return {-1, poll_error(st)};
+  for (;;) {
+    ::socklen_t l = sizeof(::sockaddr_storage);
+    int s = ::accept4(sysfd, reinterpret_cast<::sockaddr*>(sa), &l, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (s >= 0) {
+      *len = l;
+      return {s, {}};
+    }
+    int e = errno;
+    // ECONNABORTED: the connection was reset while queued; take the next one (Go).
+    if (e == EINTR || e == ECONNABORTED) continue;
+    if (e != EAGAIN) return {-1, errno_code(e)};
+    if (auto st = netpoll::wait(pd, netpoll::Mode::Read); st != netpoll::Status::Ok)
+      return {-1, poll_error(st)};
+  }
+}
+
+std::error_code FD::connect(const ::sockaddr* sa, ::socklen_t len, std::int64_t deadline) {
+  if (!incref()) return make_error_code(io_errc::closed);
+  Ref ref{this};
+  std::lock_guard lock(wmu_);
+  int r = ::connect(sysfd, sa, len);
+  int e = r < 0 ? errno : 0;
+  if (r == 0 || e == EISCONN) return {};
+  // EINTR: the connection goes on in the background, as with EINPROGRESS.
+  if (e != EINPROGRESS && e != EALREADY && e != EINTR) return errno_code(e);
+  if (deadline != 0) netpoll::set_deadline(pd, deadline, netpoll::Mode::Write);
+  std::error_code err;
+  for (;;) {
+    if (auto st = netpoll::wait(pd, netpoll::Mode::Write); st != netpoll::Status::Ok) {
+      err = poll_error(st);
+      break;
+    }
+    int soerr = 0;
+    ::socklen_t l = sizeof soerr;
+    if (::getsockopt(sysfd, SOL_SOCKET, SO_ERROR, &soerr, &l) < 0) {
+      err = errno_code(errno);
+      break;
+    }
+    if (soerr == EINPROGRESS || soerr == EALREADY || soerr == EINTR) continue;
+    if (soerr != 0 && soerr != EISCONN) {
+      err = errno_code(soerr);
+      break;
+    }
+    // The poller may wake us before the connection is made (Go's issue
+    // 19289): check that there is a peer, else wait again.
+    ::sockaddr_storage peer;
+    ::socklen_t pl = sizeof peer;
+    if (::getpeername(sysfd, reinterpret_cast<::sockaddr*>(&peer), &pl) == 0) break;
+    if (errno != ENOTCONN) {
+      err = errno_code(errno);
+      break;
+    }
+  }
+  if (deadline != 0) netpoll::set_deadline(pd, 0, netpoll::Mode::Write);
+  return err;
+}
+
+}  // namespace gort::net::detail

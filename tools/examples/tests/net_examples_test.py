@@ -1,0 +1,548 @@
+#!/usr/bin/env python3
+"""net_examples_test.py: black-box tests of the network examples in tools/examples.
+
+    net_examples_test.py talk-accept   BIN
+    net_examples_test.py talk-timeouts BIN
+    net_examples_test.py echo          BIN
+    net_examples_test.py chat          BIN
+
+Each test starts the example on port 0, waits for its "listening on ADDR"
+line, talks to it with real sockets, checks what comes back byte for byte,
+then stops it with SIGTERM. It fails (exit 1) on a wrong byte, a missing
+line, a server that died early, or a sanitizer report on the server's
+stderr; every socket operation has a timeout and a watchdog (alarm) bounds
+the whole test. CTest registers one test per example
+(tools/examples/CMakeLists.txt).
+"""
+import os
+import queue
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+IO_TIMEOUT = 20.0  # seconds, for any one socket operation
+WATCHDOG = 150  # seconds, the whole test
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer")
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(ok, what):
+    if not ok:
+        raise TestFailure(what)
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------- the server
+
+
+RUNNING = []  # servers started, for the watchdog to kill
+
+
+class Server:
+    """The example under test: started on port 0, stderr collected line by line."""
+
+    def __init__(self, argv):
+        log("starting " + " ".join(argv))
+        self.argv = argv
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        RUNNING.append(self.p)
+        self.err_lines = []
+        self.err_cv = threading.Condition()
+        self.out = queue.Queue()
+        threading.Thread(target=self._drain, args=(self.p.stderr, True), daemon=True).start()
+        threading.Thread(target=self._drain, args=(self.p.stdout, False), daemon=True).start()
+        try:
+            line = self.out.get(timeout=IO_TIMEOUT)
+        except queue.Empty:
+            line = None
+        if line is None:
+            self.stop(expect_running=False)
+            raise TestFailure(f"no 'listening on' line; stderr:\n{self.stderr()}")
+        m = re.fullmatch(r"listening on (\[(.*)\]|([^:]*)):(\d+)", line.strip())
+        check(m is not None, f"first stdout line is not 'listening on HOST:PORT': {line!r}")
+        self.host = m.group(2) or m.group(3)
+        self.port = int(m.group(4))
+        check(self.port != 0, "the server printed port 0, not the port it got")
+        log(f"server listening on {self.host} port {self.port}")
+
+    def _drain(self, f, is_err):
+        for raw in iter(f.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            if is_err:
+                with self.err_cv:
+                    self.err_lines.append(line)
+                    self.err_cv.notify_all()
+            else:
+                self.out.put(line)
+        if not is_err:
+            self.out.put(None)
+
+    def stderr(self):
+        with self.err_cv:
+            return "\n".join(self.err_lines)
+
+    def wait_stderr(self, pattern, timeout=IO_TIMEOUT):
+        """The first stderr line matching the regex pattern, waiting for it."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.err_cv:
+            while True:
+                for line in self.err_lines:
+                    if rx.search(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TestFailure(f"no stderr line matching {pattern!r} within {timeout} s; stderr:\n"
+                                      + "\n".join(self.err_lines[-30:]))
+                self.err_cv.wait(left)
+
+    def connect(self, rcvbuf=None):
+        fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: a small window
+        s.settimeout(IO_TIMEOUT)
+        s.connect((self.host, self.port))
+        return s
+
+    def stop(self, expect_running=True):
+        rc = self.p.poll()
+        if rc is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(timeout=10)
+                raise TestFailure("the server ignored SIGTERM for 10 s")
+        elif expect_running:
+            raise TestFailure(f"the server exited early with status {rc}; stderr:\n{self.stderr()}")
+        time.sleep(0.1)  # let the drain threads see the end of stderr
+        bad = [m for m in SANITIZER_MARKS if m in self.stderr()]
+        check(not bad, f"sanitizer report on the server's stderr:\n{self.stderr()}")
+
+
+def addr_str(sockname):
+    """Go's form of a socket address, as gort's Addr::to_string prints it."""
+    host, port = sockname[0], sockname[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def recv_exact(s, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = s.recv(min(n - len(buf), 1 << 20))
+        check(chunk, f"EOF after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_line(s, pending):
+    """One line (with its newline) from s; pending is a bytearray kept between calls."""
+    while b"\n" not in pending:
+        chunk = s.recv(65536)
+        check(chunk, f"EOF before a full line; got {bytes(pending)!r}")
+        pending += chunk
+    i = pending.index(b"\n") + 1
+    line = bytes(pending[:i])
+    del pending[:i]
+    return line
+
+
+def recv_until_eof(s, timeout):
+    """Everything until EOF (or a reset); (data, seconds waited). Fails after timeout."""
+    t0 = time.monotonic()
+    data = bytearray()
+    s.settimeout(timeout)
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        raise TestFailure(f"no EOF within {timeout} s (got {len(data)} bytes)")
+    return bytes(data), time.monotonic() - t0
+
+
+def echo_exchange(s, rng, total, max_chunk):
+    """Ping-pong random chunks through an echo service; check every byte."""
+    sent = 0
+    while sent < total:
+        n = min(total - sent, rng.randint(1, max_chunk))
+        data = rng.randbytes(n)
+        s.sendall(data)
+        got = recv_exact(s, n)
+        check(got == data, f"echo mismatch after {sent} bytes (chunk of {n})")
+        sent += n
+    return sent
+
+
+# ---------------------------------------------------------------- talk-accept
+
+
+def test_talk_accept(binary):
+    srv = Server([binary, "localhost:0"])  # the talk's address, but any free port
+    try:
+        # A client that connects and says nothing: it must not hold the accept loop.
+        silent = srv.connect()
+        c = srv.connect()
+        pending = bytearray()
+        greeting = recv_line(c, pending)
+        want = f"hello {addr_str(c.getsockname())}\n".encode()
+        check(greeting == want, f"greeting {greeting!r}, want {want!r}")
+        check(not pending, f"bytes after the greeting: {bytes(pending)!r}")
+        log("a second client was greeted while the first one is silent")
+        rng = random.Random(1)
+        n = echo_exchange(c, rng, 300_000, 70_000)
+        c.sendall(b"bye\n")
+        check(recv_exact(c, 4) == b"bye\n", "last echo")
+        n += 4
+        c.shutdown(socket.SHUT_WR)
+        rest, _ = recv_until_eof(c, IO_TIMEOUT)
+        check(rest == b"", f"bytes after EOF: {rest[:50]!r}")
+        name = addr_str(c.getsockname())
+        c.close()
+        line = srv.wait_stderr(re.escape(f"{name}: Copied {n} bytes and ended with err = <nil>."))
+        log(f"echoed {n} bytes byte for byte; server logged: {line}")
+        # The silent client got its greeting, and is still connected.
+        silent_name = addr_str(silent.getsockname())
+        check(recv_line(silent, bytearray()) == f"hello {silent_name}\n".encode(), "silent client's greeting")
+        silent.close()
+        line = srv.wait_stderr(re.escape(silent_name) + r": Copied 0 bytes and ended with err = <nil>\.")
+        log(f"silent client closed; server logged: {line}")
+    finally:
+        srv.stop()
+
+
+# ---------------------------------------------------------------- talk-timeouts
+
+
+def test_talk_timeouts(binary):
+    timeout = 0.2
+    srv = Server([binary, "--listen", "127.0.0.1:0", "--timeout", "200ms"])
+    try:
+        silent = srv.connect()
+        t_silent = time.monotonic()
+        silent_name = addr_str(silent.getsockname())
+        dropped = {}
+
+        def watch_silent():
+            try:
+                data, _ = recv_until_eof(silent, IO_TIMEOUT)
+                dropped["data"], dropped["after"] = data, time.monotonic() - t_silent
+            except Exception as e:  # reported by the main thread
+                dropped["error"] = repr(e)
+
+        w = threading.Thread(target=watch_silent, daemon=True)
+        w.start()
+
+        # Served while the silent client holds its connection.
+        c = srv.connect()
+        pending = bytearray()
+        greeting = recv_line(c, pending)
+        t_greeted = time.monotonic() - t_silent
+        check(greeting == f"hello {addr_str(c.getsockname())}\n".encode(), f"greeting {greeting!r}")
+        # A client that keeps talking outlives the timeout many times over:
+        # the deadline moves before every read.
+        for i in range(8):
+            time.sleep(timeout / 2)
+            msg = f"ping {i}\n".encode()
+            c.sendall(msg)
+            check(recv_line(c, pending) == msg, f"echo of ping {i}")
+        t_active = time.monotonic() - t_silent
+        log(f"active client greeted {t_greeted * 1000:.0f} ms after the silent one connected, "
+            f"then talked for {t_active * 1000:.0f} ms")
+
+        w.join(IO_TIMEOUT + 5)
+        check("error" not in dropped, f"silent client: {dropped.get('error')}")
+        check("after" in dropped, "the silent client was never dropped")
+        after = dropped["after"]
+        check(dropped["data"] == f"hello {silent_name}\n".encode(), f"silent client got {dropped['data']!r}")
+        check(timeout * 0.9 <= after <= timeout + 3.0,
+              f"silent client dropped after {after * 1000:.0f} ms, want about {timeout * 1000:.0f} ms")
+        check(t_greeted < after, "the second client was greeted only after the silent one was dropped")
+        check(t_active > after, "the active client should have outlived the silent one")
+        line = srv.wait_stderr(re.escape(silent_name) + r": Copied 0 bytes and ended with err = i/o timeout\.")
+        log(f"silent client dropped after {after * 1000:.0f} ms; server logged: {line}")
+
+        # Now the active client goes quiet too, and is dropped in turn.
+        t0 = time.monotonic()
+        rest, _ = recv_until_eof(c, IO_TIMEOUT)
+        quiet = time.monotonic() - t0
+        check(rest == b"", f"unexpected bytes {rest!r}")
+        check(quiet <= timeout + 3.0, f"active client dropped {quiet * 1000:.0f} ms after going quiet")
+        log(f"the active client, once quiet, was dropped after {quiet * 1000:.0f} ms")
+        c.close()
+        silent.close()
+    finally:
+        srv.stop()
+
+
+# ---------------------------------------------------------------- echo
+
+
+def test_echo(binary):
+    nconns = 100
+    srv = Server([binary, "--listen", "127.0.0.1:0"])
+    try:
+        conns = [srv.connect() for _ in range(nconns)]
+        log(f"{nconns} connections open")
+        barrier = threading.Barrier(nconns, timeout=IO_TIMEOUT)
+        results = [None] * nconns
+
+        def client(i):
+            s = conns[i]
+            rng = random.Random(i)
+            try:
+                barrier.wait()  # all 100 at once
+                total = 0
+                if i % 4 == 0:
+                    # Full duplex: a sender thread streams while we read, so the
+                    # server's writes park on a full socket buffer now and then.
+                    data = rng.randbytes(1 << 20)
+                    errs = []
+
+                    def send():
+                        try:
+                            for k in range(0, len(data), 50_000):
+                                s.sendall(data[k:k + 50_000])
+                            s.shutdown(socket.SHUT_WR)
+                        except Exception as e:
+                            errs.append(repr(e))
+
+                    t = threading.Thread(target=send, daemon=True)
+                    t.start()
+                    got, _ = recv_until_eof(s, IO_TIMEOUT)
+                    t.join(IO_TIMEOUT)
+                    check(not errs, f"sender: {errs}")
+                    check(got == data, f"full-duplex echo differs ({len(got)} of {len(data)} bytes)")
+                    total = len(data)
+                else:
+                    total = echo_exchange(s, rng, 20_000 + 2_000 * i, 1 + rng.randint(1, 40_000))
+                    s.shutdown(socket.SHUT_WR)
+                    rest, _ = recv_until_eof(s, IO_TIMEOUT)
+                    check(rest == b"", "bytes after EOF")
+                results[i] = total
+            except Exception as e:
+                results[i] = e
+            finally:
+                s.close()
+
+        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(nconns)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WATCHDOG)
+        bad = [(i, r) for i, r in enumerate(results) if not isinstance(r, int)]
+        check(not bad, f"{len(bad)} of {nconns} connections failed, e.g. {bad[:3]}")
+        log(f"{nconns} concurrent connections echoed {sum(results):,} bytes byte for byte")
+    finally:
+        srv.stop()
+
+
+# ---------------------------------------------------------------- chat
+
+
+class ChatClient:
+    """A chat connection: lines split, '* ' notices kept apart from chat lines."""
+
+    def __init__(self, srv, rcvbuf=None):
+        self.s = srv.connect(rcvbuf=rcvbuf)
+        self.name = addr_str(self.s.getsockname())
+        self.pending = bytearray()
+        self.chat = []  # "name: text" lines received, in order
+        self.notices = []
+        welcome = self.line()
+        want = f"* welcome {self.name}; /nick NAME changes your name"
+        check(welcome == want, f"welcome {welcome!r}, want {want!r}")  # the hub knows us now
+
+    def line(self):
+        return recv_line(self.s, self.pending).decode().rstrip("\n")
+
+    def send(self, text):
+        self.s.sendall(text.encode() + b"\n")
+
+    def wait_chat(self, want):
+        """Read until the chat line want arrives; notices are kept aside."""
+        while True:
+            ln = self.line()
+            if ln.startswith("* "):
+                self.notices.append(ln)
+                continue
+            self.chat.append(ln)
+            if ln == want:
+                return
+
+    def wait_notice(self, want):
+        while True:
+            ln = self.line()
+            if ln.startswith("* "):
+                self.notices.append(ln)
+                if ln == want:
+                    return
+            else:
+                self.chat.append(ln)
+
+    def drain(self, quiet=0.3):
+        """Whatever else arrives within `quiet` seconds."""
+        self.s.settimeout(quiet)
+        try:
+            while True:
+                ln = self.line()
+                (self.notices if ln.startswith("* ") else self.chat).append(ln)
+        except (socket.timeout, TestFailure):
+            pass
+        self.s.settimeout(IO_TIMEOUT)
+
+
+def test_chat(binary):
+    srv = Server([binary, "--listen", "127.0.0.1:0", "--queue", "16"])
+    try:
+        a, b, c = ChatClient(srv), ChatClient(srv), ChatClient(srv)
+        everyone = [a, b, c]
+        addr_a = a.name
+
+        def say(sender, text, shown_as):
+            sender.send(text)
+            for o in everyone:
+                if o is not sender:
+                    o.wait_chat(f"{shown_as}: {text}")
+
+        say(a, "hello from A", addr_a)  # the default name is the address
+        for cl, nick in ((a, "alice"), (b, "bob"), (c, "carol")):
+            cl.send(f"/nick {nick}")
+            for o in everyone:
+                o.wait_notice(f"* {cl.name} is now {nick}")
+            cl.nick = nick
+        say(a, "m-alice", "alice")
+        say(b, "m-bob", "bob")
+        say(c, "m-carol", "carol")
+        say(a, "end", "alice")
+        say(c, "final", "carol")
+        say(b, "last", "bob")
+        for o in everyone:
+            o.drain()
+        want = {
+            "alice": ["bob: m-bob", "carol: m-carol", "carol: final", "bob: last"],
+            "bob": [f"{addr_a}: hello from A", "alice: m-alice", "carol: m-carol", "alice: end", "carol: final"],
+            "carol": [f"{addr_a}: hello from A", "alice: m-alice", "bob: m-bob", "alice: end", "bob: last"],
+        }
+        for o in everyone:
+            check(o.chat == want[o.nick], f"{o.nick} received {o.chat}, want {want[o.nick]}")
+        log("three clients: every line reached the two others, in order, and never its sender")
+        for o in everyone:
+            o.s.close()
+
+        # A client that stops reading is disconnected once its queue (16
+        # lines) is full; the others keep getting every line.
+        fast, slow = ChatClient(srv), ChatClient(srv, rcvbuf=4096)
+        flooder = ChatClient(srv)
+        got, reader_err = [], []
+        sent_count = [0]
+        progress = threading.Condition()
+
+        def read_fast():
+            try:
+                while True:
+                    ln = fast.line()
+                    if ln.startswith("* "):
+                        fast.notices.append(ln)
+                        continue
+                    with progress:
+                        got.append(ln)
+                        progress.notify_all()
+                    if ln.endswith(": done"):
+                        return
+            except Exception as e:
+                reader_err.append(repr(e))
+                with progress:
+                    progress.notify_all()
+
+        rt = threading.Thread(target=read_fast, daemon=True)
+        rt.start()
+        payload = "x" * 1000
+        kicked = None
+        t0 = time.monotonic()
+        sent = 0
+        while kicked is None:
+            check(sent < 65536 and time.monotonic() - t0 < 60,
+                  f"the slow client was not disconnected after {sent} lines of 1 KB")
+            # Bursts of 8 lines, the next one once the fast client has all the
+            # lines so far: its queue never holds more than 8 of its 16 (a
+            # burst bigger than the queue, arriving at once, can outrun any
+            # writer; see chat-server.cpp), while the slow client's fills up.
+            batch = "".join(f"flood {sent + k} {payload}\n" for k in range(8))
+            flooder.s.sendall(batch.encode())
+            sent += 8
+            with progress:
+                ok = progress.wait_for(lambda: reader_err or len(got) >= sent, timeout=IO_TIMEOUT)
+            check(ok and not reader_err, f"the fast client fell behind: {len(got)} of {sent} lines, {reader_err}")
+            with srv.err_cv:
+                kicked = next((ln for ln in srv.err_lines if "disconnecting" in ln), None)
+        check(slow.name in kicked and "queue full" in kicked, f"wrong client disconnected: {kicked!r}")
+        log(f"slow client disconnected after {sent} lines: {kicked}")
+        flooder.send("done")
+        rt.join(IO_TIMEOUT)
+        check(not rt.is_alive() and not reader_err, f"fast client: {reader_err or 'no done line'}")
+        want_lines = [f"{flooder.name}: flood {k} {payload}" for k in range(sent)] + [f"{flooder.name}: done"]
+        check(got == want_lines, f"the fast client missed lines: {len(got)} received, {len(want_lines)} sent")
+        check(f"* {slow.name} left (too slow)" in fast.notices, f"fast client's notices: {fast.notices[-5:]}")
+        # The slow client reads what reached its socket, then EOF: the server closed it.
+        slow.s.settimeout(IO_TIMEOUT)
+        data, _ = recv_until_eof(slow.s, IO_TIMEOUT)
+        data = bytes(slow.pending) + data
+        complete = data[:data.rfind(b"\n") + 1].decode().splitlines()  # the last write may have been cut
+        flood = [ln for ln in complete if not ln.startswith("* ")]
+        check(flood == want_lines[:len(flood)], "the slow client's lines are not the flood's, in order")
+        log(f"the fast client got all {sent + 1} lines in order; the slow one read {len(data)} more bytes, then EOF")
+        for cl in (fast, slow, flooder):
+            cl.s.close()
+    finally:
+        srv.stop()
+
+
+TESTS = {
+    "talk-accept": test_talk_accept,
+    "talk-timeouts": test_talk_timeouts,
+    "echo": test_echo,
+    "chat": test_chat,
+}
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in TESTS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    def watchdog(*_):
+        print(f"FAIL: watchdog: the test took more than {WATCHDOG} s", flush=True)
+        for p in RUNNING:
+            p.kill()
+        os._exit(1)
+
+    signal.signal(signal.SIGALRM, watchdog)
+    signal.alarm(WATCHDOG)
+    try:
+        TESTS[sys.argv[1]](sys.argv[2])
+    except (TestFailure, OSError) as e:
+        print(f"FAIL: {type(e).__name__}: {e}", flush=True)
+        return 1
+    print("PASS", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
