@@ -97,11 +97,14 @@ int netpoll_close(PollDesc* pd);
 // without polling if another M is polling (only one may: libev loops are
 // single-threaded).
 bool netpoll(std::int64_t until, GQueue* out, std::uint64_t breaks = 0);
-void netpoll_break();  // wake a blocked netpoll (ev_async_send: any thread)
+void netpoll_break();            // wake a blocked netpoll (ev_async_send: any thread)
 std::uint64_t netpoll_breaks();  // how many netpoll_break() calls so far
 // netpoll_lastpoll: when a poll last returned (nanotime), or 0 while an M is
 // blocked in one (Go's sched.lastpoll); sysmon polls if it gets old.
 std::int64_t netpoll_lastpoll();
+// netpoll_lasthit: when a non-blocking poll last found a ready fiber
+// (nanotime, 0 never): whether I/O is flowing while Ms are busy.
+std::int64_t netpoll_lasthit();
 
 // --- readiness (netpoll.cpp), called by the backend with the loop lock held ---
 // netpollready records that pd is ready for direction i; a waiting fiber is

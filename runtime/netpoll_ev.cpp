@@ -59,6 +59,8 @@ std::atomic<std::int64_t> lastpoll{0};
 // non-blocking poll rather than the M about to block; the count lets the
 // blocking one see that a break came after it decided how long to wait.
 std::atomic<std::uint64_t> breaks{0};
+// lasthit: when a non-blocking poll last found a fiber to run (nanotime).
+std::atomic<std::int64_t> lasthit{0};
 std::once_flag init_once;
 
 void on_io(struct ev_loop*, ev_io* w, int) {
@@ -163,9 +165,13 @@ bool netpoll(std::int64_t until, GQueue* out, std::uint64_t seen) {
   ev_timer_stop(L->loop, &L->until);
   L->out = nullptr;
   L->polling = false;
-  lastpoll.store(nanotime(), std::memory_order_relaxed);
+  const std::int64_t now = nanotime();
+  lastpoll.store(now, std::memory_order_relaxed);
+  if (flags == EVRUN_NOWAIT && out->size != 0) lasthit.store(now, std::memory_order_relaxed);
   return true;
 }
+
+std::int64_t netpoll_lasthit() { return lasthit.load(std::memory_order_relaxed); }
 
 std::int64_t netpoll_lastpoll() { return lastpoll.load(std::memory_order_relaxed); }
 

@@ -37,21 +37,53 @@ namespace {
 // of a producer on another P, short enough to be noise when truly idle.
 constexpr std::int64_t kIdleSpinNs = 20'000;
 
+// work_showed_up: one look at every run queue and timer heap (and exit).
+bool work_showed_up(std::int64_t now) {
+  if (S().exiting.load(std::memory_order_relaxed) || S().runqsize.load(std::memory_order_relaxed) != 0)
+    return true;
+  for (P* p2 : S().allp) {
+    if (!runqempty(p2)) return true;
+    std::int64_t w = p2->timer0_when.load(std::memory_order_relaxed);
+    if (w != 0 && w <= now) return true;
+  }
+  return false;
+}
+
 // spin_for_work polls every run queue and the timers for up to `ns`;
 // returns whether something showed up.
 bool spin_for_work(std::int64_t ns) {
   const std::int64_t end = nanotime() + ns;
   for (std::int64_t now = nanotime(); now < end; now = nanotime()) {
     for (int i = 0; i < 64; i++) cpu_relax();
-    if (S().exiting.load(std::memory_order_relaxed) || S().runqsize.load(std::memory_order_relaxed) != 0)
-      return true;
-    for (P* p2 : S().allp) {
-      if (!runqempty(p2)) return true;
-      std::int64_t w = p2->timer0_when.load(std::memory_order_relaxed);
-      if (w != 0 && w <= now) return true;
-    }
+    if (work_showed_up(now)) return true;
   }
   return false;
+}
+
+// kHotIoNs: a non-blocking poll that found work this recently means fds
+// are getting ready while the Ms are busy (many connections): an idle M
+// then watches the poller too before it sleeps (spin_for_io).
+constexpr std::int64_t kHotIoNs = 50'000;
+
+// spin_for_io is spin_for_work with a non-blocking poll per look, for when
+// I/O is flowing: for up to `ns`, returns a fiber the poller readied (its
+// others queued on m's P), or null with *again set if other work showed up.
+G* spin_for_io(M* m, std::int64_t ns, bool* again) {
+  const std::int64_t end = nanotime() + ns;
+  for (std::int64_t now = nanotime(); now < end; now = nanotime()) {
+    for (int i = 0; i < 64; i++) cpu_relax();
+    if (work_showed_up(now)) {
+      *again = true;
+      return nullptr;
+    }
+    GQueue q;
+    if (netpoll(-1, &q) && !q.empty()) {
+      G* gp = q.pop_front();
+      injectglist(m, &q);
+      return gp;
+    }
+  }
+  return nullptr;
 }
 
 // checkrunqs_nop looks for work after the M gave up its P (step 3 above).
@@ -77,7 +109,7 @@ bool netpoll_block(M* m, std::int64_t until, GQueue* q) {
     s.poller = m;
     s.poller_netpoll = true;
     s.poll_until.store(until > 0 ? until : INT64_MAX);  // any new timer wakes us to look
-    breaks = netpoll_breaks();  // a wake_poller from now on stops the wait
+    breaks = netpoll_breaks();                          // a wake_poller from now on stops the wait
   }
   // A timer added before poll_until was published did not wake us: look.
   if (std::int64_t e = earliest_timer(); e > 0 && (until == 0 || e < until)) until = e;
@@ -175,7 +207,13 @@ G* findrunnable(M* m) {
       // fds: their work comes from the poller, which the watch does not see
       // (it would need a syscall per look), and a server's next request is
       // usually further away than the watch: the M blocks in the poller.
-      if (netpoll_waiters() == 0 && spin_for_work(kIdleSpinNs)) continue;
+      if (netpoll_waiters() == 0) {
+        if (spin_for_work(kIdleSpinNs)) continue;
+      } else if (nanotime() - netpoll_lasthit() < kHotIoNs) {
+        bool again = false;
+        if (G* gp = spin_for_io(m, kIdleSpinNs, &again)) return gp;
+        if (again) continue;
+      }
     }
 
     // Nothing to do: give up the P (step 1).
