@@ -29,6 +29,8 @@ class IoCategory final : public std::error_category {
       case io_errc::missing_address: return "missing address";
       case io_errc::no_such_host: return "no such host";
       case io_errc::no_suitable_address: return "no suitable address found";
+      case io_errc::unexpected_eof: return "unexpected EOF";
+      case io_errc::short_write: return "short write";
     }
     return "unknown gort.io error " + std::to_string(e);
   }

@@ -4,6 +4,9 @@
 
 #include <gort/fiber.hpp>
 
+#include <fcntl.h>  // splice
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +23,26 @@ constexpr std::size_t kMaxRW = std::size_t{1} << 30;
 
 std::error_code poll_error(netpoll::Status st) {
   return make_error_code(st == netpoll::Status::Closing ? io_errc::closed : io_errc::timeout);
+}
+
+// splice_to_socket is splice(2) into a socket without the SIGPIPE a gone
+// peer raises: splice has no MSG_NOSIGNAL, so SIGPIPE is blocked on this
+// thread around the call, and the one it raised is taken before unblocking
+// (the fiber does not park in between, so it stays on this thread).
+ssize_t splice_to_socket(int pipe_rfd, int sock, std::size_t len) {
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  ssize_t n = ::splice(pipe_rfd, nullptr, sock, nullptr, len, SPLICE_F_NONBLOCK);
+  int e = errno;
+  if (n < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
+    timespec zero{};
+    sigtimedwait(&pipe_set, nullptr, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = e;
+  return n;
 }
 
 // Ref holds a reference for one call (incref has succeeded).
@@ -117,6 +140,47 @@ Result<std::size_t> FD::write(std::span<const std::byte> p) {
       continue;
     }
     int e = errno;
+    if (e == EINTR) continue;
+    if (e != EAGAIN) return {done, errno_code(e)};
+    if (auto st = netpoll::wait(pd, netpoll::Mode::Write); st != netpoll::Status::Ok)
+      return {done, poll_error(st)};
+  }
+  return {done, {}};
+}
+
+Result<std::size_t> FD::splice_drain(int pipe_wfd, std::size_t max) {
+  if (!incref()) return {0, make_error_code(io_errc::closed)};
+  Ref ref{this};
+  std::lock_guard lock(rmu_);
+  if (auto st = netpoll::prepare(pd, netpoll::Mode::Read); st != netpoll::Status::Ok)
+    return {0, poll_error(st)};
+  for (;;) {
+    // The pipe is empty, so EAGAIN means the socket has nothing to read.
+    ssize_t n = ::splice(sysfd, nullptr, pipe_wfd, nullptr, max, SPLICE_F_NONBLOCK);
+    if (n >= 0) return {static_cast<std::size_t>(n), {}};  // 0: the peer's EOF
+    int e = errno;
+    if (e == EINTR) continue;
+    if (e != EAGAIN) return {0, errno_code(e)};
+    if (auto st = netpoll::wait(pd, netpoll::Mode::Read); st != netpoll::Status::Ok)
+      return {0, poll_error(st)};
+  }
+}
+
+Result<std::size_t> FD::splice_pump(int pipe_rfd, std::size_t in_pipe) {
+  if (!incref()) return {0, make_error_code(io_errc::closed)};
+  Ref ref{this};
+  std::lock_guard lock(wmu_);
+  if (auto st = netpoll::prepare(pd, netpoll::Mode::Write); st != netpoll::Status::Ok)
+    return {0, poll_error(st)};
+  std::size_t done = 0;
+  while (done < in_pipe) {
+    // The pipe holds the bytes, so EAGAIN means the socket's buffer is full.
+    ssize_t n = splice_to_socket(pipe_rfd, sysfd, in_pipe - done);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    int e = n == 0 ? EPIPE : errno;  // 0 from a pipe we know holds data: treat as broken
     if (e == EINTR) continue;
     if (e != EAGAIN) return {done, errno_code(e)};
     if (auto st = netpoll::wait(pd, netpoll::Mode::Write); st != netpoll::Status::Ok)

@@ -75,6 +75,17 @@ struct FD {
   std::error_code close();
   std::error_code set_deadline(std::int64_t deadline, netpoll::Mode mode);
 
+  // splice_drain moves up to max bytes from this socket into an empty pipe
+  // (its write end, non-blocking) under the read lock, parking in the
+  // poller while the socket has none; 0 bytes and no error is the peer's
+  // EOF. splice_pump moves all in_pipe bytes from the pipe's read end into
+  // this socket under the write lock, parking while the socket is full; on
+  // an error it returns the bytes moved before it. Both honour deadlines and
+  // close() as read and write do (Go's spliceDrain and splicePump,
+  // internal/poll/splice_linux.go).
+  Result<std::size_t> splice_drain(int pipe_wfd, std::size_t max);
+  Result<std::size_t> splice_pump(int pipe_rfd, std::size_t in_pipe);
+
   // call runs f(sysfd), a system call returning -1 and errno on failure,
   // holding a reference: for setsockopt, shutdown, getsockname.
   template <class F>
@@ -99,6 +110,12 @@ struct FD {
   std::atomic<std::uint32_t> state_{0};  // kClosed | the number of references
   gort::Mutex rmu_, wmu_;                // one reader, one writer at a time
   gort::detail::Sema csema_;             // close() waits here for the last reference
+};
+
+// Access reaches a Conn's FD (null if the Conn is invalid): for io::copy's
+// splice path (net/splice.cpp), which works on two FDs at once.
+struct Access {
+  static FD* fd(Conn& c) noexcept { return c.fd_.get(); }
 };
 
 }  // namespace gort::net::detail

@@ -311,7 +311,7 @@ TEST_CASE("netpoll: deadlines fire on time while other Ms poll busily") {
     for (auto& pp : pairs) {  // ping-pong traffic: Ms poll all the time
       Pair* p = pp.get();
       wg.add(2);
-      gort::go([p, &stop, &wg] {
+      gort::go([p, &wg] {
         char c = 0;
         np::Status st;
         while (read_some(p->pd[1], p->fd[1], &c, 1, &st) == 1 && write_all(p->pd[1], p->fd[1], &c, 1, &st)) {

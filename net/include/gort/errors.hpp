@@ -13,7 +13,8 @@
 //    mean something beside an error: write() returns the bytes it wrote
 //    before the error.
 //  - Errors gort defines are in the category "gort.io" (io_errc): eof is
-//    Go's io.EOF, closed is net.ErrClosed, timeout is os.ErrDeadlineExceeded
+//    Go's io.EOF (unexpected_eof and short_write are io.ErrUnexpectedEOF
+//    and io.ErrShortWrite, for <gort/io.hpp>), closed is net.ErrClosed, timeout is os.ErrDeadlineExceeded
 //    and compares equal to std::errc::timed_out (as context_errc's
 //    deadline_exceeded does, <gort/context.hpp>), and the address errors of
 //    Go's package net ("missing port in address", ...). A failed system
@@ -53,6 +54,8 @@ enum class io_errc {
   missing_address,      // "missing address"
   no_such_host,         // "no such host"
   no_suitable_address,  // "no suitable address found": e.g. an IPv6 address for "tcp4"
+  unexpected_eof,       // "unexpected EOF": input ended inside a whole (io.ErrUnexpectedEOF, io::read_full)
+  short_write,          // "short write": a writer took fewer bytes without an error (io.ErrShortWrite)
 };
 
 const std::error_category& io_category() noexcept;  // name() == "gort.io"

@@ -61,8 +61,9 @@
 namespace gort::net {
 
 namespace detail {
-struct FD;  // the poll descriptor: net/fd.hpp (Go's internal/poll.FD)
-}
+struct FD;      // the poll descriptor: net/fd.hpp (Go's internal/poll.FD)
+struct Access;  // net/'s and io's own way to a Conn's FD (fd.hpp): for splice(2)
+}  // namespace detail
 
 // Deadline: a point on the steady clock; Deadline{} is "no deadline".
 using Deadline = std::chrono::steady_clock::time_point;
@@ -151,6 +152,7 @@ class Conn {
   explicit Conn(std::unique_ptr<detail::FD> fd) noexcept;  // net/'s own: takes a connected socket
 
  private:
+  friend struct detail::Access;
   std::unique_ptr<detail::FD> fd_;
 };
 

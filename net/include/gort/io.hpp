@@ -1,0 +1,158 @@
+// gort/io.hpp: Go's package io for fibers: the Reader and Writer
+// interfaces, and copy, copy_n and read_full over them (library gort::net).
+//
+//   // a proxy: bytes both ways until either side is done
+//   gort::go([&] { gort::io::copy(upstream, client); upstream.close_write(); });
+//   auto [n, err] = gort::io::copy(client, upstream);
+//
+// Reader and Writer are concepts, not base classes: anything with Go's
+// Read or Write in gort's form, as net::Conn has:
+//   read(std::span<std::byte>)        -> Result<std::size_t>  // >= 1 byte, or an error (io_errc::eof at the
+//   end) write(std::span<const std::byte>) -> Result<std::size_t>  // all of it, or the bytes before the
+//   error
+//
+// copy picks its path as Go's io.Copy does through ReaderFrom and WriterTo:
+//  - net::Conn to net::Conn (stream sockets, TCP or unix): splice(2),
+//    socket -> pipe -> socket, so the bytes never enter user space
+//    (net/splice.cpp: Go's internal/poll.Splice). The conns' read and write
+//    locks, deadlines and close() apply as to read and write: a passed
+//    deadline ends the copy with io_errc::timeout, a close with
+//    io_errc::closed. If the kernel refuses (EINVAL before any byte moved),
+//    copy falls back to the buffered loop.
+//  - anything else: a loop through a 32 KiB heap buffer (Go's copyBuffer).
+// Either way, the source's EOF ends the copy without an error (as in Go),
+// and the bytes written before an error are returned beside it.
+//
+// stats() counts the bytes each path has moved, process-wide, so that a
+// user (or a test) can see which one ran.
+#pragma once
+
+#include <gort/errors.hpp>
+#include <gort/net.hpp>
+
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <system_error>
+#include <type_traits>
+
+namespace gort::io {
+
+// Reader: Go's io.Reader.
+template <class R>
+concept Reader = requires(R& r, std::span<std::byte> p) {
+  { r.read(p) } -> std::same_as<Result<std::size_t>>;
+};
+
+// Writer: Go's io.Writer.
+template <class W>
+concept Writer = requires(W& w, std::span<const std::byte> p) {
+  { w.write(p) } -> std::same_as<Result<std::size_t>>;
+};
+
+// Stats: bytes moved by each of copy's paths since the process started.
+// Relaxed atomic counters, summed over every copy; a copy adds its bytes as
+// it goes (per chunk), so a copy in progress shows part of its bytes.
+struct Stats {
+  std::uint64_t splice_bytes = 0;    // conn to conn through splice(2)
+  std::uint64_t buffered_bytes = 0;  // the 32 KiB buffered loop
+};
+Stats stats() noexcept;
+
+namespace detail {
+
+inline constexpr std::size_t kBufferSize = 32 * 1024;         // Go's copyBuffer size
+inline constexpr std::uint64_t kNoLimit = ~std::uint64_t{0};  // copy: until EOF
+
+void count_buffered(std::size_t n) noexcept;
+
+// SpliceResult: what splice_copy moved; handled is false if the kernel
+// refused splice for these sockets before any byte moved (fall back).
+struct SpliceResult {
+  std::uint64_t written = 0;
+  std::error_code err;
+  bool handled = true;
+};
+// splice_copy moves up to limit bytes from src to dst with splice(2), until
+// src's EOF or an error (net/splice.cpp).
+SpliceResult splice_copy(net::Conn& dst, net::Conn& src, std::uint64_t limit);
+
+// buffered_copy is Go's copyBuffer: read into buf, write it all, until EOF
+// (no error), an error, or limit bytes.
+template <class W, class R>
+Result<std::uint64_t> buffered_copy(W& dst, R& src, std::uint64_t limit) {
+  std::unique_ptr<std::byte[]> buf(new std::byte[kBufferSize]);  // not zeroed
+  std::uint64_t written = 0;
+  while (written < limit) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kBufferSize, limit - written));
+    auto [nr, er] = src.read(std::span<std::byte>(buf.get(), want));
+    if (nr > 0) {
+      auto [nw, ew] = dst.write(std::span<const std::byte>(buf.get(), nr));
+      if (nw > nr) {  // a broken writer: count nothing (Go's errInvalidWrite)
+        nw = 0;
+        if (!ew) ew = std::make_error_code(std::errc::invalid_argument);
+      }
+      written += nw;
+      count_buffered(nw);
+      if (ew) return {written, ew};
+      if (nw != nr) return {written, make_error_code(io_errc::short_write)};
+    }
+    if (er) return {written, er == io_errc::eof ? std::error_code{} : er};
+  }
+  return {written, {}};
+}
+
+// copy_limit: copy's dispatch, with a limit for copy_n.
+template <Writer W, Reader R>
+Result<std::uint64_t> copy_limit(W& dst, R& src, std::uint64_t limit) {
+  if constexpr (std::is_same_v<W, net::Conn> && std::is_same_v<R, net::Conn>) {
+    SpliceResult r = splice_copy(dst, src, limit);
+    if (r.handled) return {r.written, r.err};
+  }
+  return buffered_copy(dst, src, limit);
+}
+
+}  // namespace detail
+
+// copy copies from src to dst until src's EOF or an error, and returns the
+// bytes copied; EOF is not an error (Go's io.Copy).
+template <Writer W, Reader R>
+Result<std::uint64_t> copy(W& dst, R& src) {
+  return detail::copy_limit(dst, src, detail::kNoLimit);
+}
+
+// copy_n copies exactly n bytes, or fewer and an error: io_errc::eof if src
+// ended first (Go's io.CopyN). It reads no byte past the n-th from src.
+template <Writer W, Reader R>
+Result<std::uint64_t> copy_n(W& dst, R& src, std::uint64_t n) {
+  auto r = detail::copy_limit(dst, src, n);
+  if (r.value == n) return {n, {}};
+  if (!r.err) r.err = make_error_code(io_errc::eof);
+  return r;
+}
+
+// read_full reads exactly buf.size() bytes into buf (Go's io.ReadFull). The
+// error is io_errc::eof only if no byte was read, io_errc::unexpected_eof if
+// the input ended part way, or the reader's error (beside the bytes read).
+template <Reader R>
+Result<std::size_t> read_full(R& src, std::span<std::byte> buf) {
+  std::size_t n = 0;
+  std::error_code err;
+  while (n < buf.size() && !err) {
+    auto r = src.read(buf.subspan(n));
+    n += r.value;
+    err = r.err;
+  }
+  if (n == buf.size()) return {n, {}};
+  if (n > 0 && err == io_errc::eof) err = make_error_code(io_errc::unexpected_eof);
+  return {n, err};
+}
+template <Reader R>
+Result<std::size_t> read_full(R& src, std::span<char> buf) {
+  return read_full(src, std::as_writable_bytes(buf));
+}
+
+}  // namespace gort::io

@@ -1,0 +1,24 @@
+// io.cpp: the counters behind io::stats() (see <gort/io.hpp>); copy,
+// copy_n and read_full are templates in the header, the splice path is in
+// splice.cpp. Invariant: the counters only grow, by relaxed atomic adds.
+#include "io_stats.hpp"
+
+namespace gort::io {
+
+namespace detail {
+
+std::atomic<std::uint64_t> splice_bytes{0};
+std::atomic<std::uint64_t> buffered_bytes{0};
+
+void count_buffered(std::size_t n) noexcept {
+  if (n) buffered_bytes.fetch_add(n, std::memory_order_relaxed);
+}
+
+}  // namespace detail
+
+Stats stats() noexcept {
+  return {detail::splice_bytes.load(std::memory_order_relaxed),
+          detail::buffered_bytes.load(std::memory_order_relaxed)};
+}
+
+}  // namespace gort::io

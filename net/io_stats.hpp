@@ -1,0 +1,15 @@
+// io_stats.hpp: io::stats()'s counters, shared by io.cpp and splice.cpp
+// (internal to net/). Each only grows, by relaxed atomic adds.
+#pragma once
+
+#include <gort/io.hpp>
+
+#include <atomic>
+#include <cstdint>
+
+namespace gort::io::detail {
+
+extern std::atomic<std::uint64_t> splice_bytes;    // Stats::splice_bytes
+extern std::atomic<std::uint64_t> buffered_bytes;  // Stats::buffered_bytes
+
+}  // namespace gort::io::detail

@@ -1,0 +1,289 @@
+// Tests of net/io.cpp and net/splice.cpp (<gort/io.hpp>): io::copy between
+// conns over splice(2) through a fiber proxy, the buffered loop for other
+// readers, how a copy ends (EOF, close, deadline), and copy_n and read_full.
+#include "gort_net_test.hpp"
+
+#include <gort/io.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace gort_test;
+namespace io = gort::io;
+namespace net = gort::net;
+
+namespace {
+
+// StringReader reads s in pieces of at most `piece` bytes: not a socket.
+struct StringReader {
+  std::string s;
+  std::size_t off = 0, piece = 1000;
+  gort::Result<std::size_t> read(std::span<std::byte> p) {
+    if (off == s.size()) return {0, gort::io_errc::eof};
+    std::size_t n = std::min({p.size(), s.size() - off, piece});
+    std::memcpy(p.data(), s.data() + off, n);
+    off += n;
+    return {n, {}};
+  }
+};
+
+// StringWriter appends what it is given.
+struct StringWriter {
+  std::string s;
+  gort::Result<std::size_t> write(std::span<const std::byte> p) {
+    s.append(reinterpret_cast<const char*>(p.data()), p.size());
+    return {p.size(), {}};
+  }
+};
+
+static_assert(io::Reader<net::Conn> && io::Writer<net::Conn>);
+static_assert(io::Reader<StringReader> && io::Writer<StringWriter>);
+static_assert(!io::Reader<StringWriter> && !io::Writer<StringReader>);
+
+// Fnv: FNV-1a over a byte stream, however it is cut into pieces.
+struct Fnv {
+  std::uint64_t h = 1469598103934665603ull;
+  void add(const char* p, std::size_t n) {
+    for (std::size_t i = 0; i < n; i++) h = (h ^ static_cast<unsigned char>(p[i])) * 1099511628211ull;
+  }
+};
+
+// fill: chunk k of the test stream (a xorshift sequence seeded by k).
+void fill(std::vector<char>& buf, std::uint64_t k) {
+  std::uint64_t x = k * 0x9e3779b97f4a7c15ull + 1;
+  for (auto& c : buf) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+}
+
+std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; i++) s[i] = static_cast<char>(i * 7 + i / 251);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("io: copy between two sockets splices, byte-exact") {
+  const std::uint64_t size = std::uint64_t(scaled(256)) << 20;  // 256 MiB (25 MiB under TSan)
+  const io::Stats before = io::stats();
+  std::uint64_t sent_sum = 0, got_sum = 0, got_bytes = 0, copied = 0;
+  std::error_code copy_err, sink_err;
+  int rc = gort::run(gort::Config{.procs = 2}, [&] {
+    net::Listener sink = listen_checked("tcp", "127.0.0.1:0");
+    net::Listener proxy = listen_checked("tcp", "127.0.0.1:0");
+    gort::WaitGroup wg;
+    wg.add(2);
+    gort::go([&] {  // the sink: reads everything, hashing it
+      auto r = sink.accept();
+      sink_err = r.err;
+      Fnv h;
+      std::vector<char> buf(64 * 1024);
+      while (!r.err) {
+        auto [n, err] = r.value.read(std::span(buf));
+        h.add(buf.data(), n);
+        got_bytes += n;
+        if (err) {
+          if (err != gort::io_errc::eof) sink_err = err;
+          break;
+        }
+      }
+      got_sum = h.h;
+      wg.done();
+    });
+    gort::go([&] {  // the proxy: client conn A -> upstream conn B
+      auto a = proxy.accept();
+      auto b = net::dial("tcp", sink.addr().to_string());
+      if (a.err || b.err) {
+        copy_err = a.err ? a.err : b.err;
+      } else {
+        auto r = io::copy(b.value, a.value);
+        copied = r.value;
+        copy_err = r.err;
+        b.value.close_write();
+      }
+      wg.done();
+    });
+    auto c = net::dial("tcp", proxy.addr().to_string());
+    if (c.err) return;
+    Fnv h;
+    std::vector<char> buf(1 << 20);
+    for (std::uint64_t k = 0; k < size / buf.size(); k++) {
+      fill(buf, k);
+      h.add(buf.data(), buf.size());
+      if (c.value.write(buf.data(), buf.size()).err) break;
+    }
+    sent_sum = h.h;
+    c.value.close_write();
+    wg.wait();
+  });
+  const io::Stats after = io::stats();
+  CHECK(rc == 0);
+  CHECK(copy_err.message() == std::error_code{}.message());
+  CHECK(sink_err.message() == std::error_code{}.message());
+  CHECK(copied == size);
+  CHECK(got_bytes == size);
+  CHECK(got_sum == sent_sum);
+  CHECK(after.splice_bytes - before.splice_bytes == size);  // the splice path moved it all
+  CHECK(after.buffered_bytes == before.buffered_bytes);     // and the buffered loop nothing
+}
+
+TEST_CASE("io: copy from a reader that is not a socket takes the buffered loop") {
+  const io::Stats before = io::stats();
+  const std::string want = pattern(100 * 1000 + 7);
+  StringReader r{want};
+  StringWriter w;
+  auto [n, err] = io::copy(w, r);
+  CHECK_FALSE(err);
+  CHECK(n == want.size());
+  CHECK(w.s == want);
+  // And into a conn: still buffered, since the source is no socket.
+  std::string got;
+  for_each_procs([&](int) {
+    auto p = tcp_pair();
+    REQUIRE(p.ok);
+    StringReader r2{want};
+    auto res = io::copy(p.client, r2);
+    CHECK(res.value == want.size());
+    CHECK_FALSE(res.err);
+    p.client.close_write();
+    got.clear();
+    CHECK_FALSE(read_all(p.server, &got));
+  });
+  CHECK(got == want);
+  const io::Stats after = io::stats();
+  CHECK(after.buffered_bytes - before.buffered_bytes == want.size() * (1 + kProcs.size()));
+  CHECK(after.splice_bytes == before.splice_bytes);
+}
+
+TEST_CASE("io: a peer that closes in the middle ends the copy with the bytes so far and no error") {
+  for_each_procs([](int) {
+    auto src = tcp_pair(), dst = tcp_pair();
+    REQUIRE(src.ok);
+    REQUIRE(dst.ok);
+    auto done = gort::Chan<gort::Result<std::uint64_t>>(1);
+    gort::go([&] { done.send(io::copy(dst.client, src.server)); });
+    const std::string data = pattern(1 << 20);
+    CHECK_FALSE(src.client.write(data).err);
+    std::string got;
+    CHECK_FALSE(read_n(dst.server, data.size(), &got));  // the copy is under way
+    CHECK(got == data);
+    src.client.close();  // the peer goes away mid-stream
+    auto r = done.recv().value;
+    CHECK(r.value == data.size());
+    CHECK(r.err.message() == std::error_code{}.message());
+  });
+}
+
+TEST_CASE("io: a read deadline in the middle ends the copy with io_errc::timeout") {
+  for_each_procs([](int) {
+    auto src = tcp_pair(), dst = tcp_pair();
+    REQUIRE(src.ok);
+    REQUIRE(dst.ok);
+    const std::string data = pattern(64 * 1024);
+    CHECK_FALSE(src.client.write(data).err);
+    CHECK_FALSE(src.server.set_read_deadline(Clock::now() + 100ms));
+    auto done = gort::Chan<gort::Result<std::uint64_t>>(1);
+    auto start = Clock::now();
+    gort::go([&] { done.send(io::copy(dst.client, src.server)); });
+    std::string got;
+    CHECK_FALSE(read_n(dst.server, data.size(), &got));
+    CHECK(got == data);
+    auto r = done.recv().value;  // src stays open and silent: only the deadline ends it
+    CHECK(ms(Clock::now() - start) >= 90);
+    CHECK(r.value == data.size());
+    CHECK(r.err == gort::io_errc::timeout);
+  });
+}
+
+TEST_CASE("io: two copies in opposite directions proxy a conn, and closing one end ends both") {
+  for_each_procs([](int) {
+    auto down = tcp_pair(), up = tcp_pair();  // client <-> proxy, proxy <-> upstream
+    REQUIRE(down.ok);
+    REQUIRE(up.ok);
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {  // the upstream server echoes
+      echo(std::move(up.server));
+      wg.done();
+    });
+    auto to_up = gort::Chan<gort::Result<std::uint64_t>>(1);
+    auto to_down = gort::Chan<gort::Result<std::uint64_t>>(1);
+    gort::go([&] {  // go copy(upstream, conn); then close upstream
+      to_up.send(io::copy(up.client, down.server));
+      up.client.close();
+    });
+    gort::go([&] { to_down.send(io::copy(down.server, up.client)); });
+    CHECK(down.client.write("hello, proxy").value == 12);
+    std::string got;
+    CHECK_FALSE(read_n(down.client, 12, &got));
+    CHECK(got == "hello, proxy");
+    down.client.close();  // one end goes
+    auto r1 = to_up.recv().value;
+    auto r2 = to_down.recv().value;
+    CHECK(r1.value == 12);
+    CHECK(r1.err.message() == std::error_code{}.message());  // the client's EOF
+    CHECK(r2.value == 12);
+    CHECK(r2.err == gort::io_errc::closed);  // woken by the close of upstream
+    wg.wait();
+  });
+}
+
+TEST_CASE("io: copy_n copies exactly n bytes, or returns io_errc::eof if the source ends first") {
+  StringReader r{"hello, world"};
+  StringWriter w;
+  auto a = io::copy_n(w, r, 5);
+  CHECK(a.value == 5);
+  CHECK_FALSE(a.err);
+  CHECK(w.s == "hello");
+  CHECK(r.off == 5);  // not a byte more was read
+  auto b = io::copy_n(w, r, 100);
+  CHECK(b.value == 7);
+  CHECK(b.err == gort::io_errc::eof);
+  CHECK(w.s == "hello, world");
+  // Between conns (the splice path): stops at n, the rest stays in src.
+  for_each_procs([](int) {
+    auto src = tcp_pair(), dst = tcp_pair();
+    REQUIRE(src.ok);
+    REQUIRE(dst.ok);
+    const std::string data = pattern(300 * 1000);
+    gort::go([&] { src.client.write(data); });
+    auto r1 = io::copy_n(dst.client, src.server, 200 * 1000 + 1);
+    CHECK(r1.value == 200 * 1000 + 1);
+    CHECK_FALSE(r1.err);
+    std::string got, rest;
+    CHECK_FALSE(read_n(dst.server, 200 * 1000 + 1, &got));
+    CHECK(got == data.substr(0, 200 * 1000 + 1));
+    CHECK_FALSE(read_n(src.server, data.size() - got.size(), &rest));
+    CHECK(got + rest == data);
+    src.client.close();
+    auto r2 = io::copy_n(dst.client, src.server, 10);
+    CHECK(r2.value == 0);
+    CHECK(r2.err == gort::io_errc::eof);
+  });
+}
+
+TEST_CASE("io: read_full fills the buffer, or says eof or unexpected_eof") {
+  StringReader r{"abcdef"};
+  r.piece = 1;  // one byte per read: read_full has to loop
+  char buf[4];
+  auto a = io::read_full(r, std::span(buf));
+  CHECK(a.value == 4);
+  CHECK_FALSE(a.err);
+  CHECK(std::string(buf, 4) == "abcd");
+  auto b = io::read_full(r, std::span(buf));
+  CHECK(b.value == 2);
+  CHECK(b.err == gort::io_errc::unexpected_eof);
+  CHECK(b.err.message() == "unexpected EOF");
+  auto c = io::read_full(r, std::span(buf));
+  CHECK(c.value == 0);
+  CHECK(c.err == gort::io_errc::eof);
+  auto d = io::read_full(r, std::span(buf, 0));
+  CHECK(d.value == 0);
+  CHECK_FALSE(d.err);
+}
