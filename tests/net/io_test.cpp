@@ -268,6 +268,41 @@ TEST_CASE("io: copy_n copies exactly n bytes, or returns io_errc::eof if the sou
   });
 }
 
+TEST_CASE("io: a LimitReader stops at its limit, and over a conn still splices") {
+  StringReader r{"hello, world"};
+  io::LimitReader lr{r, 5};
+  StringWriter w;
+  auto a = io::copy(w, lr);
+  CHECK(a.value == 5);
+  CHECK_FALSE(a.err);
+  CHECK(w.s == "hello");
+  CHECK(lr.n == 0);
+  char c;
+  CHECK(lr.read(std::as_writable_bytes(std::span(&c, 1))).err == gort::io_errc::eof);
+  // Over a conn: the splice path, for exactly the limit's bytes.
+  for_each_procs([](int) {
+    auto src = tcp_pair(), dst = tcp_pair();
+    REQUIRE(src.ok);
+    REQUIRE(dst.ok);
+    const std::string data = pattern(300 * 1000);
+    gort::go([&] { src.client.write(data); });
+    const auto before = io::stats();
+    io::LimitReader limited{src.server, 100 * 1000};
+    auto r1 = io::copy(dst.client, limited);
+    const auto after = io::stats();
+    CHECK(r1.value == 100 * 1000);
+    CHECK_FALSE(r1.err);
+    CHECK(limited.n == 0);
+    CHECK(after.splice_bytes - before.splice_bytes >= 100 * 1000);
+    CHECK(after.buffered_bytes == before.buffered_bytes);
+    std::string got, rest;
+    CHECK_FALSE(read_n(dst.server, 100 * 1000, &got));
+    CHECK(got == data.substr(0, 100 * 1000));
+    CHECK_FALSE(read_n(src.server, data.size() - got.size(), &rest));
+    CHECK(got + rest == data);
+  });
+}
+
 TEST_CASE("io: read_full fills the buffer, or says eof or unexpected_eof") {
   StringReader r{"abcdef"};
   r.piece = 1;  // one byte per read: read_full has to loop

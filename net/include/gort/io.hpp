@@ -7,9 +7,10 @@
 //
 // Reader and Writer are concepts, not base classes: anything with Go's
 // Read or Write in gort's form, as net::Conn has:
-//   read(std::span<std::byte>)        -> Result<std::size_t>  // >= 1 byte, or an error (io_errc::eof at the
-//   end) write(std::span<const std::byte>) -> Result<std::size_t>  // all of it, or the bytes before the
-//   error
+//   read(std::span<std::byte>) -> Result<std::size_t>
+//       at least one byte, or an error (io_errc::eof at the end)
+//   write(std::span<const std::byte>) -> Result<std::size_t>
+//       all of it, or the bytes before the error
 //
 // copy picks its path as Go's io.Copy does through ReaderFrom and WriterTo:
 //  - net::Conn to net::Conn (stream sockets, TCP or unix): splice(2),
@@ -19,6 +20,8 @@
 //    deadline ends the copy with io_errc::timeout, a close with
 //    io_errc::closed. If the kernel refuses (EINVAL before any byte moved),
 //    copy falls back to the buffered loop.
+//  - a LimitReader over a net::Conn to a net::Conn: the same splice, for at
+//    most the limit's bytes (Go loses splice here; gort does not).
 //  - anything else: a loop through a 32 KiB heap buffer (Go's copyBuffer).
 // Either way, the source's EOF ends the copy without an error (as in Go),
 // and the bytes written before an error are returned beside it.
@@ -61,6 +64,24 @@ struct Stats {
   std::uint64_t buffered_bytes = 0;  // the 32 KiB buffered loop
 };
 Stats stats() noexcept;
+
+// LimitReader reads from r but stops with io_errc::eof after n bytes (Go's
+// io.LimitReader; here a type, since Go's returns its *LimitedReader). It
+// refers to r, which must outlive it; n is what is left.
+template <class R>
+struct LimitReader {
+  R& r;
+  std::uint64_t n;
+  Result<std::size_t> read(std::span<std::byte> p) {
+    if (n == 0) return {0, make_error_code(io_errc::eof)};
+    if (p.size() > n) p = p.first(static_cast<std::size_t>(n));
+    auto res = r.read(p);
+    n -= res.value;
+    return res;
+  }
+};
+template <class R>
+LimitReader(R&, std::uint64_t) -> LimitReader<R>;
 
 namespace detail {
 
@@ -110,6 +131,12 @@ template <Writer W, Reader R>
 Result<std::uint64_t> copy_limit(W& dst, R& src, std::uint64_t limit) {
   if constexpr (std::is_same_v<W, net::Conn> && std::is_same_v<R, net::Conn>) {
     SpliceResult r = splice_copy(dst, src, limit);
+    if (r.handled) return {r.written, r.err};
+  } else if constexpr (std::is_same_v<W, net::Conn> && std::is_same_v<R, LimitReader<net::Conn>>) {
+    // Unwrap, as Go's splice path does for an *io.LimitedReader over a TCPConn.
+    if (src.n == 0) return {0, {}};
+    SpliceResult r = splice_copy(dst, src.r, std::min(limit, src.n));
+    src.n -= r.written;
     if (r.handled) return {r.written, r.err};
   }
   return buffered_copy(dst, src, limit);
