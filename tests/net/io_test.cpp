@@ -215,8 +215,9 @@ TEST_CASE("io: two copies in opposite directions proxy a conn, and closing one e
     auto to_up = gort::Chan<gort::Result<std::uint64_t>>(1);
     auto to_down = gort::Chan<gort::Result<std::uint64_t>>(1);
     gort::go([&] {  // go copy(upstream, conn); then close upstream
-      to_up.send(io::copy(up.client, down.server));
+      auto r = io::copy(up.client, down.server);
       up.client.close();
+      to_up.send(r);  // last: `up` must outlive the close
     });
     gort::go([&] { to_down.send(io::copy(down.server, up.client)); });
     CHECK(down.client.write("hello, proxy").value == 12);
@@ -252,7 +253,12 @@ TEST_CASE("io: copy_n copies exactly n bytes, or returns io_errc::eof if the sou
     REQUIRE(src.ok);
     REQUIRE(dst.ok);
     const std::string data = pattern(300 * 1000);
-    gort::go([&] { src.client.write(data); });
+    gort::WaitGroup wrote;  // data must outlive the writer's send
+    wrote.add(1);
+    gort::go([&] {
+      src.client.write(data);
+      wrote.done();
+    });
     auto r1 = io::copy_n(dst.client, src.server, 200 * 1000 + 1);
     CHECK(r1.value == 200 * 1000 + 1);
     CHECK_FALSE(r1.err);
@@ -261,6 +267,7 @@ TEST_CASE("io: copy_n copies exactly n bytes, or returns io_errc::eof if the sou
     CHECK(got == data.substr(0, 200 * 1000 + 1));
     CHECK_FALSE(read_n(src.server, data.size() - got.size(), &rest));
     CHECK(got + rest == data);
+    wrote.wait();
     src.client.close();
     auto r2 = io::copy_n(dst.client, src.server, 10);
     CHECK(r2.value == 0);
@@ -285,7 +292,12 @@ TEST_CASE("io: a LimitReader stops at its limit, and over a conn still splices")
     REQUIRE(src.ok);
     REQUIRE(dst.ok);
     const std::string data = pattern(300 * 1000);
-    gort::go([&] { src.client.write(data); });
+    gort::WaitGroup wrote;  // data must outlive the writer's send
+    wrote.add(1);
+    gort::go([&] {
+      src.client.write(data);
+      wrote.done();
+    });
     const auto before = io::stats();
     io::LimitReader limited{src.server, 100 * 1000};
     auto r1 = io::copy(dst.client, limited);
@@ -300,6 +312,7 @@ TEST_CASE("io: a LimitReader stops at its limit, and over a conn still splices")
     CHECK(got == data.substr(0, 100 * 1000));
     CHECK_FALSE(read_n(src.server, data.size() - got.size(), &rest));
     CHECK(got + rest == data);
+    wrote.wait();
   });
 }
 

@@ -21,7 +21,8 @@
 //    io_errc::closed. If the kernel refuses (EINVAL before any byte moved),
 //    copy falls back to the buffered loop.
 //  - a LimitReader over a net::Conn to a net::Conn: the same splice, for at
-//    most the limit's bytes (Go loses splice here; gort does not).
+//    most the limit's bytes (Go's TCPConn.ReadFrom unwraps an
+//    io.LimitedReader the same way).
 //  - anything else: a loop through a 32 KiB heap buffer (Go's copyBuffer).
 // Either way, the source's EOF ends the copy without an error (as in Go),
 // and the bytes written before an error are returned beside it.
