@@ -253,12 +253,7 @@ TEST_CASE("io: copy_n copies exactly n bytes, or returns io_errc::eof if the sou
     REQUIRE(src.ok);
     REQUIRE(dst.ok);
     const std::string data = pattern(300 * 1000);
-    gort::WaitGroup wrote;  // data must outlive the writer's send
-    wrote.add(1);
-    gort::go([&] {
-      src.client.write(data);
-      wrote.done();
-    });
+    auto wrote = pending_write(src.client, data);
     auto r1 = io::copy_n(dst.client, src.server, 200 * 1000 + 1);
     CHECK(r1.value == 200 * 1000 + 1);
     CHECK_FALSE(r1.err);
@@ -267,7 +262,7 @@ TEST_CASE("io: copy_n copies exactly n bytes, or returns io_errc::eof if the sou
     CHECK(got == data.substr(0, 200 * 1000 + 1));
     CHECK_FALSE(read_n(src.server, data.size() - got.size(), &rest));
     CHECK(got + rest == data);
-    wrote.wait();
+    CHECK(wrote.recv().value.value == data.size());  // and data outlives the send
     src.client.close();
     auto r2 = io::copy_n(dst.client, src.server, 10);
     CHECK(r2.value == 0);
@@ -292,12 +287,7 @@ TEST_CASE("io: a LimitReader stops at its limit, and over a conn still splices")
     REQUIRE(src.ok);
     REQUIRE(dst.ok);
     const std::string data = pattern(300 * 1000);
-    gort::WaitGroup wrote;  // data must outlive the writer's send
-    wrote.add(1);
-    gort::go([&] {
-      src.client.write(data);
-      wrote.done();
-    });
+    auto wrote = pending_write(src.client, data);
     const auto before = io::stats();
     io::LimitReader limited{src.server, 100 * 1000};
     auto r1 = io::copy(dst.client, limited);
@@ -312,7 +302,7 @@ TEST_CASE("io: a LimitReader stops at its limit, and over a conn still splices")
     CHECK(got == data.substr(0, 100 * 1000));
     CHECK_FALSE(read_n(src.server, data.size() - got.size(), &rest));
     CHECK(got + rest == data);
-    wrote.wait();
+    CHECK(wrote.recv().value.value == data.size());  // and data outlives the send
   });
 }
 

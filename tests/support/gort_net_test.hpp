@@ -92,6 +92,14 @@ inline gort::Chan<gort::Result<std::size_t>> pending_read(gort::net::Conn& c) {
   return got;
 }
 
+// pending_write starts a fiber that writes all of data to c and sends the
+// result; c and data must outlive it (receive the result before they go).
+inline gort::Chan<gort::Result<std::size_t>> pending_write(gort::net::Conn& c, std::string_view data) {
+  gort::Chan<gort::Result<std::size_t>> wrote(1);
+  gort::go([&c, data, wrote]() mutable { wrote.send(c.write(data)); });
+  return wrote;
+}
+
 // echo copies what c reads back to it until EOF or an error, then closes it.
 inline void echo(gort::net::Conn c) {
   char buf[1024];
