@@ -41,7 +41,15 @@ void fire(void* arg, std::uint64_t) {
     // than a period, skip ahead rather than fire a burst.
     std::int64_t next = tc->t.when + tc->period, at = rt::nanotime();
     tc->t.when = next > at ? next : at + tc->period;
+    // stop() may come between our look at `stopped` and the re-arm, find
+    // the timer off the heap and drop only its own reference: look again
+    // after the re-arm and take the timer back. If it fired again meanwhile,
+    // that fire sees `stopped` and drops the armed reference itself. A
+    // reference of our own keeps tc alive across the look.
+    tc->refs.fetch_add(1, std::memory_order_relaxed);
     rt::addtimer(&tc->t);  // keeps the armed reference
+    if (tc->stopped.load(std::memory_order_acquire) && rt::deltimer(&tc->t)) unref(tc);
+    unref(tc);  // ours
     return;
   }
   unref(tc);  // the armed reference
