@@ -7,6 +7,7 @@
 #include <fcntl.h>  // splice
 #include <pthread.h>
 #include <signal.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,18 +26,22 @@ std::error_code poll_error(netpoll::Status st) {
   return make_error_code(st == netpoll::Status::Closing ? io_errc::closed : io_errc::timeout);
 }
 
-// splice_to_socket is splice(2) into a socket without the SIGPIPE a gone
-// peer raises: splice has no MSG_NOSIGNAL, so SIGPIPE is blocked on this
-// thread around the call, and the one it raised is taken before unblocking
-// (the fiber does not park in between, so it stays on this thread).
-ssize_t splice_to_socket(int pipe_rfd, int sock, std::size_t len) {
+// without_sigpipe runs write_call, a system call that writes up to len
+// bytes to a socket and has no MSG_NOSIGNAL (splice, sendfile), without the
+// SIGPIPE a gone peer raises: SIGPIPE is blocked on this thread around the
+// call, and one it raised is taken before unblocking (the fiber does not
+// park in between, so it stays on this thread). The kernel raises it with
+// EPIPE, but may then return another error (ECONNRESET) or the bytes moved
+// before it, so any short call looks. errno is the call's.
+template <class F>
+ssize_t without_sigpipe(std::size_t len, F&& write_call) {
   sigset_t pipe_set, old;
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-  ssize_t n = ::splice(pipe_rfd, nullptr, sock, nullptr, len, SPLICE_F_NONBLOCK);
+  ssize_t n = write_call();
   int e = errno;
-  if (n < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
+  if ((n < 0 || static_cast<std::size_t>(n) < len) && !sigismember(&old, SIGPIPE)) {
     timespec zero{};
     sigtimedwait(&pipe_set, nullptr, &zero);
   }
@@ -175,7 +180,9 @@ Result<std::size_t> FD::splice_pump(int pipe_rfd, std::size_t in_pipe) {
   std::size_t done = 0;
   while (done < in_pipe) {
     // The pipe holds the bytes, so EAGAIN means the socket's buffer is full.
-    ssize_t n = splice_to_socket(pipe_rfd, sysfd, in_pipe - done);
+    const std::size_t len = in_pipe - done;
+    ssize_t n = without_sigpipe(
+        len, [&] { return ::splice(pipe_rfd, nullptr, sysfd, nullptr, len, SPLICE_F_NONBLOCK); });
     if (n > 0) {
       done += static_cast<std::size_t>(n);
       continue;
@@ -187,6 +194,23 @@ Result<std::size_t> FD::splice_pump(int pipe_rfd, std::size_t in_pipe) {
       return {done, poll_error(st)};
   }
   return {done, {}};
+}
+
+Result<std::size_t> FD::sendfile(int src, std::size_t max) {
+  if (!incref()) return {0, make_error_code(io_errc::closed)};
+  Ref ref{this};
+  std::lock_guard lock(wmu_);
+  if (auto st = netpoll::prepare(pd, netpoll::Mode::Write); st != netpoll::Status::Ok)
+    return {0, poll_error(st)};
+  for (;;) {
+    ssize_t n = without_sigpipe(max, [&] { return ::sendfile(sysfd, src, nullptr, max); });
+    if (n >= 0) return {static_cast<std::size_t>(n), {}};  // 0: the end of the file
+    int e = errno;
+    if (e == EINTR) continue;
+    if (e != EAGAIN) return {0, errno_code(e)};
+    if (auto st = netpoll::wait(pd, netpoll::Mode::Write); st != netpoll::Status::Ok)
+      return {0, poll_error(st)};
+  }
 }
 
 Result<int> FD::accept(::sockaddr_storage* sa, ::socklen_t* len) {

@@ -85,6 +85,11 @@ struct FD {
   // internal/poll/splice_linux.go).
   Result<std::size_t> splice_drain(int pipe_wfd, std::size_t max);
   Result<std::size_t> splice_pump(int pipe_rfd, std::size_t in_pipe);
+  // sendfile moves up to max bytes from the file src, at its offset (which
+  // it advances), into this socket under the write lock, parking while the
+  // socket is full; 0 bytes and no error is the end of the file. Deadlines
+  // and close() apply as to write (Go's internal/poll.SendFile, one chunk).
+  Result<std::size_t> sendfile(int src, std::size_t max);
 
   // call runs f(sysfd), a system call returning -1 and errno on failure,
   // holding a reference: for setsockopt, shutdown, getsockname.

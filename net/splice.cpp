@@ -93,13 +93,13 @@ void put_pipe(Pipe p) {
 
 }  // namespace
 
-SpliceResult splice_copy(net::Conn& dst, net::Conn& src, std::uint64_t limit) {
+CopyResult splice_copy(net::Conn& dst, net::Conn& src, std::uint64_t limit) {
   FD* d = Access::fd(dst);
   FD* s = Access::fd(src);
   if (!d || !s) return {0, net::detail::errno_code(EINVAL), true};  // as Conn's calls
   auto [p, perr] = get_pipe();
   if (perr) return {0, {}, false};  // no pipe: the buffered loop will do
-  SpliceResult r;
+  CopyResult r;
   r.handled = false;
   while (limit - r.written > 0) {
     std::size_t max = static_cast<std::size_t>(std::min<std::uint64_t>(p.size, limit - r.written));

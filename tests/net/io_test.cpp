@@ -1,12 +1,18 @@
 // Tests of net/io.cpp and net/splice.cpp (<gort/io.hpp>): io::copy between
 // conns over splice(2) through a fiber proxy, the buffered loop for other
-// readers, how a copy ends (EOF, close, deadline), and copy_n and read_full.
+// readers, how a copy ends (EOF, close, deadline, a gone peer), memory
+// held by a copy into a slow reader, copy_n, read_full, and the readers
+// LimitReader, MultiReader and BytesReader. (The sendfile path:
+// sendfile_test.cpp; copies from a PrefixConn: prefix_conn_test.cpp.)
 #include "gort_net_test.hpp"
 
 #include <gort/io.hpp>
 
+#include <signal.h>
+#include <unistd.h>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -42,14 +48,6 @@ static_assert(io::Reader<net::Conn> && io::Writer<net::Conn>);
 static_assert(io::Reader<StringReader> && io::Writer<StringWriter>);
 static_assert(!io::Reader<StringWriter> && !io::Writer<StringReader>);
 
-// Fnv: FNV-1a over a byte stream, however it is cut into pieces.
-struct Fnv {
-  std::uint64_t h = 1469598103934665603ull;
-  void add(const char* p, std::size_t n) {
-    for (std::size_t i = 0; i < n; i++) h = (h ^ static_cast<unsigned char>(p[i])) * 1099511628211ull;
-  }
-};
-
 // fill: chunk k of the test stream (a xorshift sequence seeded by k).
 void fill(std::vector<char>& buf, std::uint64_t k) {
   std::uint64_t x = k * 0x9e3779b97f4a7c15ull + 1;
@@ -61,16 +59,10 @@ void fill(std::vector<char>& buf, std::uint64_t k) {
   }
 }
 
-std::string pattern(std::size_t n) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; i++) s[i] = static_cast<char>(i * 7 + i / 251);
-  return s;
-}
-
 }  // namespace
 
-TEST_CASE("io: copy between two sockets splices, byte-exact") {
-  const std::uint64_t size = std::uint64_t(scaled(256)) << 20;  // 256 MiB (25 MiB under TSan)
+TEST_CASE("io: copy between two sockets splices 1 GiB, byte-exact") {
+  const std::uint64_t size = std::uint64_t(scaled(1000)) << 20;  // 1000 MiB (100 MiB under TSan)
   const io::Stats before = io::stats();
   std::uint64_t sent_sum = 0, got_sum = 0, got_bytes = 0, copied = 0;
   std::error_code copy_err, sink_err;
@@ -324,4 +316,152 @@ TEST_CASE("io: read_full fills the buffer, or says eof or unexpected_eof") {
   auto d = io::read_full(r, std::span(buf, 0));
   CHECK(d.value == 0);
   CHECK_FALSE(d.err);
+}
+
+TEST_CASE("io: a MultiReader reads each reader to its end in turn, then says eof") {
+  io::BytesReader a("hello, "), empty(""), c("ld");
+  StringReader b{"wor"};
+  b.piece = 1;
+  io::MultiReader mr(a, empty, b, c);
+  static_assert(io::Reader<decltype(mr)> && io::Reader<io::BytesReader>);
+  StringWriter w;
+  auto r = io::copy(w, mr);
+  CHECK(r.value == 12);
+  CHECK_FALSE(r.err);
+  CHECK(w.s == "hello, world");
+  char buf[4];
+  CHECK(mr.read(std::as_writable_bytes(std::span(buf))).err == gort::io_errc::eof);
+  // A reader's error other than EOF is returned, and the next read retries it.
+  struct FailOnce {
+    bool failed = false;
+    io::BytesReader rest{std::string_view("after")};
+    gort::Result<std::size_t> read(std::span<std::byte> p) {
+      if (!failed) {
+        failed = true;
+        return {0, std::make_error_code(std::errc::connection_reset)};
+      }
+      return rest.read(p);
+    }
+  } fail;
+  io::BytesReader head("head,");
+  io::MultiReader mr2(head, fail);
+  StringWriter w2;
+  auto r2 = io::copy(w2, mr2);
+  CHECK(r2.value == 5);
+  CHECK(r2.err == std::errc::connection_reset);
+  auto r3 = io::copy(w2, mr2);
+  CHECK(r3.value == 5);
+  CHECK_FALSE(r3.err);
+  CHECK(w2.s == "head,after");
+}
+
+TEST_CASE("io: a MultiReader of bytes and a conn copies both into a conn, in order") {
+  for_each_procs([](int) {
+    auto src = tcp_pair(), dst = tcp_pair();
+    REQUIRE(src.ok);
+    REQUIRE(dst.ok);
+    const std::string head = "PROXY TCP4 127.0.0.1 127.0.0.1 1 2\r\n", body = pattern(200 * 1000);
+    auto wrote = pending_write(src.client, body);
+    io::BytesReader h(head);
+    io::MultiReader mr(h, src.server);
+    const io::Stats before = io::stats();
+    auto r = io::copy_n(dst.client, mr, head.size() + body.size());
+    CHECK(r.value == head.size() + body.size());
+    CHECK_FALSE(r.err);
+    CHECK(io::stats().buffered_bytes - before.buffered_bytes == r.value);  // the buffered loop
+    std::string got;
+    CHECK_FALSE(read_n(dst.server, r.value, &got));
+    CHECK(got == head + body);
+    CHECK(wrote.recv().value.value == body.size());
+  });
+}
+
+namespace {
+
+// rss_bytes: this process's resident set now.
+std::uint64_t rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+TEST_CASE("io: a copy into a slow reader holds no more memory as more bytes pass") {
+  // The writer is much faster than the reader: a copy that queued what it
+  // read would grow by most of the 64 MiB. Splice holds at most a pipe's
+  // worth in the kernel, and the sockets' buffers push back on the writer.
+  const std::uint64_t size = 64 << 20;
+  std::uint64_t base = 0, peak = 0, got_bytes = 0, copied = 0;
+  std::error_code copy_err;
+  int rc = gort::run(gort::Config{.procs = 2}, [&] {
+    auto src = tcp_pair(), dst = tcp_pair();
+    if (!src.ok || !dst.ok) return;
+    std::vector<char> chunk(1 << 20);
+    fill(chunk, 1);
+    std::vector<char> sink_buf(64 * 1024);
+    base = rss_bytes();
+    peak = base;
+    gort::WaitGroup wg;
+    std::atomic<bool> done{false};
+    wg.add(3);
+    gort::go([&] {  // the fast writer
+      for (std::uint64_t sent = 0; sent < size; sent += chunk.size())
+        if (src.client.write(chunk.data(), chunk.size()).err) break;
+      src.client.close_write();
+      wg.done();
+    });
+    gort::go([&] {  // the proxy
+      auto r = io::copy(dst.client, src.server);
+      copied = r.value;
+      copy_err = r.err;
+      dst.client.close_write();
+      wg.done();
+    });
+    gort::go([&] {  // the slow reader: 64 KiB, then a pause
+      for (;;) {
+        auto [n, err] = dst.server.read(std::span(sink_buf));
+        got_bytes += n;
+        if (err) break;
+        gort::sleep_for(1ms);
+      }
+      done = true;
+      wg.done();
+    });
+    while (!done) {  // sample the resident set while the bytes flow
+      peak = std::max(peak, rss_bytes());
+      gort::sleep_for(2ms);
+    }
+    wg.wait();
+  });
+  CHECK(rc == 0);
+  CHECK(copy_err.message() == std::error_code{}.message());
+  CHECK(copied == size);
+  CHECK(got_bytes == size);
+  MESSAGE("resident set grew by " << (peak - base) / 1024 << " KiB while " << (size >> 20) << " MiB passed");
+  CHECK(peak - base < (16u << 20));
+}
+
+TEST_CASE("io: a copy into a peer that is gone ends with its error, and no SIGPIPE kills the process") {
+  // SIGPIPE's default action ends the process: make sure it is in force.
+  struct sigaction dfl {
+  }, old{};
+  dfl.sa_handler = SIG_DFL;
+  ::sigaction(SIGPIPE, &dfl, &old);
+  for_each_procs([](int) {
+    auto src = tcp_pair(), dst = tcp_pair();
+    REQUIRE(src.ok);
+    REQUIRE(dst.ok);
+    dst.server.close();  // the reader of the copy's output goes: the kernel resets the sender
+    const std::string data = pattern(8 << 20);
+    auto wrote = pending_write(src.client, data);
+    const io::Stats before = io::stats();
+    auto r = io::copy(dst.client, src.server);
+    CHECK((r.err == std::errc::broken_pipe || r.err == std::errc::connection_reset));
+    CHECK(io::stats().splice_bytes - before.splice_bytes == r.value);  // the splice path met it
+    src.server.close();                                                // the writer, now unread, is released
+    CHECK(wrote.recv().value.err);
+  });
+  ::sigaction(SIGPIPE, &old, nullptr);
 }

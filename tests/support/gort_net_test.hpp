@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -163,6 +164,21 @@ inline gort::net::Listener listen_checked(std::string_view network, std::string_
   CHECK_MESSAGE(!r.err, "listen ", network, " ", address, ": ", r.err.message());
   return std::move(r.value);
 }
+
+// pattern: n test bytes that do not repeat with a short period.
+inline std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; i++) s[i] = static_cast<char>(i * 7 + i / 251);
+  return s;
+}
+
+// Fnv: FNV-1a over a byte stream, however it is cut into pieces.
+struct Fnv {
+  std::uint64_t h = 1469598103934665603ull;
+  void add(const char* p, std::size_t n) {
+    for (std::size_t i = 0; i < n; i++) h = (h ^ static_cast<unsigned char>(p[i])) * 1099511628211ull;
+  }
+};
 
 // Pair: both ends of one loopback TCP connection (ok is false if the
 // listen, dial or accept failed).
