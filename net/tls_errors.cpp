@@ -21,6 +21,9 @@ class TlsCategory final : public std::error_category {
       case tls_errc::unknown_server_name: return "TLS handshake failed: no certificate for the server name";
       case tls_errc::no_application_protocol:
         return "TLS handshake failed: no shared application protocol (ALPN)";
+      case tls_errc::protocol_error: return "TLS protocol error";
+      case tls_errc::bad_key_pair: return "TLS certificate or key not usable";
+      case tls_errc::bad_config: return "TLS configuration not usable";
     }
     return "unknown gort.tls error " + std::to_string(e);
   }

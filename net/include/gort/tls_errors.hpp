@@ -26,6 +26,9 @@ enum class tls_errc {
   bad_certificate,          // "TLS handshake failed: the peer's certificate was not accepted"
   unknown_server_name,      // "TLS handshake failed: no certificate for the server name"
   no_application_protocol,  // "TLS handshake failed: no shared application protocol (ALPN)"
+  protocol_error,           // "TLS protocol error": a bad record after the handshake (the detail says which)
+  bad_key_pair,             // "TLS certificate or key not usable": no PEM data, or a key that does not match
+  bad_config,               // "TLS configuration not usable": e.g. a server without certificates
 };
 
 const std::error_category& tls_category() noexcept;  // name() == "gort.tls"
