@@ -7,7 +7,8 @@
 #   libboost-context-dev                          fiber stack switching
 #   libev-dev                                     the netpoller backend (net/)
 #   doctest-dev                                   unit tests
-#   libssl-dev                                    TLS (proxy/)
+#   libssl-dev                                    TLS (net/tls/, tools/certs/)
+#   openssl curl ca-certificates                  real TLS peers in the tests
 #   libclang-rt-14-dev                            clang's sanitizer runtimes
 #   golang-go                                     Go, for the benchmark comparison
 #   python3                                       tool scripts
@@ -16,7 +17,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build g++ clang
   libboost-context-dev libev-dev doctest-dev libssl-dev libclang-rt-14-dev
-  golang-go python3
+  golang-go python3 openssl curl ca-certificates
 )
 
 missing=()

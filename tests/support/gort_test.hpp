@@ -9,8 +9,11 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <initializer_list>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace gort_test {
 
@@ -76,5 +79,12 @@ struct ChildResult {
 // status), and collects what it printed. The runtime must not be running in
 // the parent.
 ChildResult run_child(int (*f)());
+
+// run_command runs argv (a program looked up in PATH) with input on its
+// stdin, collects its output, and kills it after timeout (subprocess.cpp).
+// It blocks the calling thread: from a fiber, call it through
+// gort::blocking. status is -1 if it could not start (err says why).
+ChildResult run_command(const std::vector<std::string>& argv, std::string_view input = {},
+                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 }  // namespace gort_test

@@ -1,8 +1,10 @@
 // The outside project's program: a few fibers and a listener through the
-// installed headers and libraries. Prints one line that install_test.sh
+// installed headers and libraries (runtime, net, io, tls). Prints one line that install_test.sh
 // checks, exits 0 if right.
 #include <gort/gort.hpp>
+#include <gort/io.hpp>
 #include <gort/net.hpp>
+#include <gort/tls.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -25,6 +27,8 @@ int main() {
     wg.wait();
     auto [ln, err] = gort::net::listen("tcp", "127.0.0.1:0");  // gort::net links
     if (err || ln.addr().port() == 0) return 2;
+    if (gort::tls::Context::server({}).err != gort::tls_errc::bad_config) return 3;  // gort::tls links
+    if (gort::io::stats().splice_bytes != 0) return 4;
     return sum.load() == 5050 ? 42 : 1;  // 42: proves run() passes main's status through
   });
   std::printf("install-test: gort::run returned %d\n", status);
