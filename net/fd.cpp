@@ -171,7 +171,7 @@ Result<std::size_t> FD::splice_drain(int pipe_wfd, std::size_t max) {
   }
 }
 
-Result<std::size_t> FD::splice_pump(int pipe_rfd, std::size_t in_pipe) {
+Result<std::size_t> FD::splice_pump(int pipe_rfd, std::size_t in_pipe, std::atomic<std::uint64_t>* progress) {
   if (!incref()) return {0, make_error_code(io_errc::closed)};
   Ref ref{this};
   std::lock_guard lock(wmu_);
@@ -185,6 +185,7 @@ Result<std::size_t> FD::splice_pump(int pipe_rfd, std::size_t in_pipe) {
         len, [&] { return ::splice(pipe_rfd, nullptr, sysfd, nullptr, len, SPLICE_F_NONBLOCK); });
     if (n > 0) {
       done += static_cast<std::size_t>(n);
+      if (progress) progress->fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       continue;
     }
     int e = n == 0 ? EPIPE : errno;  // 0 from a pipe we know holds data: treat as broken

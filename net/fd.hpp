@@ -84,7 +84,10 @@ struct FD {
   // close() as read and write do (Go's spliceDrain and splicePump,
   // internal/poll/splice_linux.go).
   Result<std::size_t> splice_drain(int pipe_wfd, std::size_t max);
-  Result<std::size_t> splice_pump(int pipe_rfd, std::size_t in_pipe);
+  // progress, if given, grows by each partial write as it happens (a slow
+  // reader takes a pipe's worth in many writes).
+  Result<std::size_t> splice_pump(int pipe_rfd, std::size_t in_pipe,
+                                  std::atomic<std::uint64_t>* progress = nullptr);
   // sendfile moves up to max bytes from the file src, at its offset (which
   // it advances), into this socket under the write lock, parking while the
   // socket is full; 0 bytes and no error is the end of the file. Deadlines

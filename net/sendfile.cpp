@@ -22,7 +22,7 @@ constexpr std::uint64_t kMaxSendfile = std::uint64_t{4} << 20;  // Go's maxSendf
 
 }  // namespace
 
-CopyResult sendfile_copy(net::Conn& dst, os::File& src, std::uint64_t limit) {
+CopyResult sendfile_copy(net::Conn& dst, os::File& src, std::uint64_t limit, Progress* progress) {
   net::detail::FD* d = net::detail::Access::fd(dst);
   if (!d) return {0, net::detail::errno_code(EINVAL), true};  // as Conn's calls
   if (src.fd() < 0) return {0, make_error_code(io_errc::closed), true};
@@ -36,6 +36,7 @@ CopyResult sendfile_copy(net::Conn& dst, os::File& src, std::uint64_t limit) {
     }
     r.written += n;
     sendfile_bytes.fetch_add(n, std::memory_order_relaxed);
+    if (progress) progress->add(n);
     if (err) {
       r.err = err;
       break;

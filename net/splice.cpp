@@ -93,7 +93,7 @@ void put_pipe(Pipe p) {
 
 }  // namespace
 
-CopyResult splice_copy(net::Conn& dst, net::Conn& src, std::uint64_t limit) {
+CopyResult splice_copy(net::Conn& dst, net::Conn& src, std::uint64_t limit, Progress* progress) {
   FD* d = Access::fd(dst);
   FD* s = Access::fd(src);
   if (!d || !s) return {0, net::detail::errno_code(EINVAL), true};  // as Conn's calls
@@ -114,7 +114,7 @@ CopyResult splice_copy(net::Conn& dst, net::Conn& src, std::uint64_t limit) {
     }
     if (in == 0) break;  // src's EOF
     p.data += in;
-    auto [out, werr] = d->splice_pump(p.rfd, in);
+    auto [out, werr] = d->splice_pump(p.rfd, in, progress ? &progress->bytes : nullptr);
     p.data -= out;
     r.written += out;
     splice_bytes.fetch_add(out, std::memory_order_relaxed);

@@ -467,3 +467,31 @@ TEST_CASE("io: a copy into a peer that is gone ends with its error, and no SIGPI
   });
   ::sigaction(SIGPIPE, &old, nullptr);
 }
+
+TEST_CASE("io: a Progress counts a copy's bytes while it runs, on the splice and buffered paths") {
+  for_each_procs([](int) {
+    auto src = tcp_pair(), dst = tcp_pair();
+    REQUIRE(src.ok);
+    REQUIRE(dst.ok);
+    io::Progress progress;
+    auto done = gort::Chan<gort::Result<std::uint64_t>>(1);
+    gort::go([&] { done.send(io::copy(dst.client, src.server, progress)); });
+    CHECK_FALSE(src.client.write("first").err);
+    std::string got;
+    CHECK_FALSE(read_n(dst.server, 5, &got));  // the copy is still running: it waits for more
+    CHECK(progress.load() == 5);
+    const std::string more = pattern(3 << 20);
+    auto wrote = pending_write(src.client, more);
+    CHECK_FALSE(read_n(dst.server, 5 + more.size(), &got));
+    CHECK(wrote.recv().value.value == more.size());
+    src.client.close_write();
+    auto r = done.recv().value;
+    CHECK(r.value == 5 + more.size());
+    CHECK(progress.load() == r.value);
+    // The buffered path counts too.
+    io::Progress p2;
+    io::BytesReader b("buffered bytes");
+    CHECK(io::copy(dst.client, b, p2).value == 14);
+    CHECK(p2.load() == 14);
+  });
+}

@@ -37,7 +37,8 @@
 // and the bytes written before an error are returned beside it.
 //
 // stats() counts the bytes each path has moved, process-wide, so that a
-// user (or a test) can see which one ran.
+// user (or a test) can see which one ran. A Progress given to copy counts
+// one copy's bytes as they go (a proxy's idle timer and live byte counts).
 #pragma once
 
 #include <gort/errors.hpp>
@@ -46,6 +47,7 @@
 #include <gort/prefix_conn.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -81,6 +83,15 @@ struct Stats {
   std::uint64_t buffered_bytes = 0;  // the 32 KiB buffered loop, and a PrefixConn's prefix
 };
 Stats stats() noexcept;
+
+// Progress: the bytes a copy has moved so far, updated as each chunk is
+// written (a splice round, a buffered write), readable from any fiber or
+// thread while the copy runs: copy(dst, src, progress).
+struct Progress {
+  std::atomic<std::uint64_t> bytes{0};
+  void add(std::uint64_t n) noexcept { bytes.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t load() const noexcept { return bytes.load(std::memory_order_relaxed); }
+};
 
 // LimitReader reads from r but stops with io_errc::eof after n bytes (Go's
 // io.LimitReader; here a type, since Go's returns its *LimitedReader). It
@@ -172,15 +183,15 @@ struct CopyResult {
 };
 // splice_copy moves up to limit bytes from src to dst with splice(2), until
 // src's EOF or an error (net/splice.cpp).
-CopyResult splice_copy(net::Conn& dst, net::Conn& src, std::uint64_t limit);
+CopyResult splice_copy(net::Conn& dst, net::Conn& src, std::uint64_t limit, Progress* progress);
 // sendfile_copy moves up to limit bytes from src's offset to dst with
 // sendfile(2), until the file's end or an error (net/sendfile.cpp).
-CopyResult sendfile_copy(net::Conn& dst, os::File& src, std::uint64_t limit);
+CopyResult sendfile_copy(net::Conn& dst, os::File& src, std::uint64_t limit, Progress* progress);
 
 // buffered_copy is Go's copyBuffer: read into buf, write it all, until EOF
 // (no error), an error, or limit bytes.
 template <class W, class R>
-Result<std::uint64_t> buffered_copy(W& dst, R& src, std::uint64_t limit) {
+Result<std::uint64_t> buffered_copy(W& dst, R& src, std::uint64_t limit, Progress* progress) {
   std::unique_ptr<std::byte[]> buf(new std::byte[kBufferSize]);  // not zeroed
   std::uint64_t written = 0;
   while (written < limit) {
@@ -194,6 +205,7 @@ Result<std::uint64_t> buffered_copy(W& dst, R& src, std::uint64_t limit) {
       }
       written += nw;
       count_buffered(nw);
+      if (progress) progress->add(nw);
       if (ew) return {written, ew};
       if (nw != nr) return {written, make_error_code(io_errc::short_write)};
     }
@@ -216,13 +228,13 @@ inline net::Conn& socket(net::PrefixConn& c) noexcept { return c.conn(); }
 // copy_limit: copy's dispatch (see the top of this file), with a limit for
 // copy_n. The kernel paths need a socket to write to.
 template <Writer W, Reader R>
-Result<std::uint64_t> copy_limit(W& dst, R& src, std::uint64_t limit) {
+Result<std::uint64_t> copy_limit(W& dst, R& src, std::uint64_t limit, Progress* progress) {
   if constexpr (is_socket<W>) {
     if constexpr (std::is_same_v<R, net::Conn>) {
-      CopyResult r = splice_copy(socket(dst), src, limit);
+      CopyResult r = splice_copy(socket(dst), src, limit, progress);
       if (r.handled) return {r.written, r.err};
     } else if constexpr (std::is_same_v<R, os::File>) {
-      CopyResult r = sendfile_copy(socket(dst), src, limit);
+      CopyResult r = sendfile_copy(socket(dst), src, limit, progress);
       if (r.handled) return {r.written, r.err};
     } else if constexpr (std::is_same_v<R, net::PrefixConn>) {
       // The prefix from memory, then the conn underneath (which splices).
@@ -233,21 +245,22 @@ Result<std::uint64_t> copy_limit(W& dst, R& src, std::uint64_t limit) {
         auto [nw, ew] = dst.write(pre);
         src.discard(nw);
         count_buffered(nw);
+        if (progress) progress->add(nw);
         written = nw;
         if (ew) return {written, ew};
       }
       if (written == limit) return {written, {}};
-      auto r = copy_limit(dst, src.conn(), limit - written);
+      auto r = copy_limit(dst, src.conn(), limit - written, progress);
       return {written + r.value, r.err};
     } else if constexpr (is_limit_reader<R>) {
       // Unwrap, as Go's splice and sendfile paths do for an *io.LimitedReader.
       if (src.n == 0) return {0, {}};
-      auto r = copy_limit(dst, src.r, std::min(limit, src.n));
+      auto r = copy_limit(dst, src.r, std::min(limit, src.n), progress);
       src.n -= r.value;
       return r;
     }
   }
-  return buffered_copy(dst, src, limit);
+  return buffered_copy(dst, src, limit, progress);
 }
 
 }  // namespace detail
@@ -256,14 +269,20 @@ Result<std::uint64_t> copy_limit(W& dst, R& src, std::uint64_t limit) {
 // bytes copied; EOF is not an error (Go's io.Copy).
 template <Writer W, Reader R>
 Result<std::uint64_t> copy(W& dst, R& src) {
-  return detail::copy_limit(dst, src, detail::kNoLimit);
+  return detail::copy_limit(dst, src, detail::kNoLimit, nullptr);
+}
+
+// copy with a Progress that counts the bytes as they are written.
+template <Writer W, Reader R>
+Result<std::uint64_t> copy(W& dst, R& src, Progress& progress) {
+  return detail::copy_limit(dst, src, detail::kNoLimit, &progress);
 }
 
 // copy_n copies exactly n bytes, or fewer and an error: io_errc::eof if src
 // ended first (Go's io.CopyN). It reads no byte past the n-th from src.
 template <Writer W, Reader R>
 Result<std::uint64_t> copy_n(W& dst, R& src, std::uint64_t n) {
-  auto r = detail::copy_limit(dst, src, n);
+  auto r = detail::copy_limit(dst, src, n, nullptr);
   if (r.value == n) return {n, {}};
   if (!r.err) r.err = make_error_code(io_errc::eof);
   return r;
