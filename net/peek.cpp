@@ -32,10 +32,12 @@ std::error_code verdict_error(ParseStatus s) {
 
 }  // namespace
 
-PeekResult peek_client_hello(net::Conn conn, net::Deadline deadline) {
+PeekResult peek_client_hello(net::PrefixConn pc, net::Deadline deadline) {
   PeekResult out;
-  std::vector<std::byte> buf;
-  std::size_t n = 0;
+  std::vector<std::byte> buf(pc.buffered().begin(), pc.buffered().end());  // bytes already read (a PROXY header's tail)
+  std::size_t n = buf.size();
+  pc.discard(n);
+  net::Conn& conn = pc.conn();
   std::error_code err = conn.set_read_deadline(deadline);
   for (std::size_t need = 1; !err;) {
     if (n >= need) {
@@ -61,6 +63,10 @@ PeekResult peek_client_hello(net::Conn conn, net::Deadline deadline) {
   out.conn = net::PrefixConn(std::move(conn), std::move(buf));
   out.err = err;
   return out;
+}
+
+PeekResult peek_client_hello(net::Conn conn, net::Deadline deadline) {
+  return peek_client_hello(net::PrefixConn(std::move(conn), std::vector<std::byte>{}), deadline);
 }
 
 }  // namespace gort::tls

@@ -642,3 +642,18 @@ TEST_CASE("client_hello: live openssl, curl and python clients are peeked with t
     CHECK(g.alpn == c.alpn);
   }
 }
+
+TEST_CASE("client_hello: peek over a PrefixConn takes its prefix as the first bytes of the hello") {
+  const Bytes hello = load("curl.bin");
+  for_each_procs([&](int) {
+    auto p = tcp_pair();
+    REQUIRE(p.ok);
+    // The first 7 bytes were read already (say, with a PROXY header); the rest comes from the conn.
+    CHECK_FALSE(p.client.write(std::span(hello).subspan(7)).err);
+    net::PrefixConn pc(std::move(p.server), std::span(hello).first(7));
+    auto r = tls::peek_client_hello(std::move(pc), Clock::now() + 10s);
+    CHECK_MESSAGE(!r.err, r.reason);
+    CHECK(r.hello.server_name == "a.example.test");
+    CHECK(str(r.conn.buffered()) == str(hello));  // every byte, the prefix's first
+  });
+}

@@ -140,5 +140,8 @@ struct PeekResult {
 // parses, not one per read.
 inline constexpr std::size_t kReadAhead = 2048;
 PeekResult peek_client_hello(net::Conn conn, net::Deadline deadline);
+// The same over a PrefixConn, whose prefix counts as the first bytes read
+// (what a PROXY header's reader read past the header).
+PeekResult peek_client_hello(net::PrefixConn conn, net::Deadline deadline);
 
 }  // namespace gort::tls

@@ -3,7 +3,7 @@
 // no OpenSSL, and tls::Conn report alike). As <gort/errors.hpp>: returned as
 // std::error_code beside a value, never thrown.
 //
-//   auto [hello, conn, err] = gort::tls::peek_client_hello(std::move(c), deadline);
+//   auto [hello, conn, err, reason] = gort::tls::peek_client_hello(std::move(c), deadline);
 //   if (err == gort::tls_errc::not_tls) ...      // plain text, an HTTP request, SSLv2
 //
 // Messages name what went wrong in terms a log reader can act on; the
