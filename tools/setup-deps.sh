@@ -8,6 +8,7 @@
 #   libev-dev                                     the netpoller backend (net/)
 #   doctest-dev                                   unit tests
 #   libssl-dev                                    TLS (net/tls/, tools/certs/)
+#   libtomlplusplus-dev                           toml++, gort-proxy's config file (proxy/)
 #   openssl curl ca-certificates                  real TLS peers in the tests
 #   libclang-rt-14-dev                            clang's sanitizer runtimes
 #   golang-go                                     Go, for the benchmark comparison
@@ -16,7 +17,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build g++ clang
-  libboost-context-dev libev-dev doctest-dev libssl-dev libclang-rt-14-dev
+  libboost-context-dev libev-dev doctest-dev libssl-dev libtomlplusplus-dev libclang-rt-14-dev
   golang-go python3 openssl curl ca-certificates
 )
 
