@@ -10,6 +10,7 @@
 #   libssl-dev                                    TLS (net/tls/, tools/certs/)
 #   libtomlplusplus-dev                           toml++, gort-proxy's config file (proxy/)
 #   openssl curl ca-certificates                  real TLS peers in the tests
+#   haproxy                                       a real PROXY protocol peer in the tests (proxy/)
 #   libclang-rt-14-dev                            clang's sanitizer runtimes
 #   golang-go                                     Go, for the benchmark comparison
 #   python3                                       tool scripts
@@ -19,6 +20,7 @@ packages=(
   build-essential cmake ninja-build g++ clang
   libboost-context-dev libev-dev doctest-dev libssl-dev libtomlplusplus-dev libclang-rt-14-dev
   golang-go python3 openssl curl ca-certificates
+  haproxy
 )
 
 missing=()
