@@ -490,8 +490,10 @@ class Haproxy {
     sigemptyset(&none);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    const char* argv[] = {bin.c_str(), "-db", "-f", conf.c_str(), nullptr};
-    if (::posix_spawn(&pid_, bin.c_str(), &fa, &attr, const_cast<char**>(argv), environ) != 0) pid_ = -1;
+    // Under timeout(1), which passes our SIGTERM on: a test that crashes
+    // leaves no HAProxy behind for more than two minutes.
+    const char* argv[] = {"timeout", "120", bin.c_str(), "-db", "-f", conf.c_str(), nullptr};
+    if (::posix_spawnp(&pid_, "timeout", &fa, &attr, const_cast<char**>(argv), environ) != 0) pid_ = -1;
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
   }
