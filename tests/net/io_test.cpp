@@ -479,6 +479,9 @@ TEST_CASE("io: a Progress counts a copy's bytes while it runs, on the splice and
     CHECK_FALSE(src.client.write("first").err);
     std::string got;
     CHECK_FALSE(read_n(dst.server, 5, &got));  // the copy is still running: it waits for more
+    // The copy counts right after its write returns, which may be a moment
+    // after the bytes reached the reader: wait for it, boundedly.
+    for (int i = 0; i < 1000 && progress.load() < 5; i++) gort::sleep_for(1ms);
     CHECK(progress.load() == 5);
     const std::string more = pattern(3 << 20);
     auto wrote = pending_write(src.client, more);
