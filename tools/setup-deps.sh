@@ -14,12 +14,13 @@
 #   libclang-rt-14-dev                            clang's sanitizer runtimes
 #   golang-go                                     Go, for the benchmark comparison
 #   python3                                       tool scripts
+#   python3-prometheus-client                     a strict parser of the proxy's metrics, in tests
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build g++ clang
   libboost-context-dev libev-dev doctest-dev libssl-dev libtomlplusplus-dev libclang-rt-14-dev
-  golang-go python3 openssl curl ca-certificates
+  golang-go python3 python3-prometheus-client openssl curl ca-certificates
   haproxy
 )
 
