@@ -330,7 +330,7 @@ TEST_CASE("client_hello: ALPN and supported_versions are checked, and GREASE ver
                  "supported_versions of 0");
 }
 
-TEST_CASE("client_hello: a hello over 16 KiB is too_large from its header alone; 16 KiB exactly parses") {
+TEST_CASE("client_hello: a hello over 16 KiB is too_large from its header alone, 16 KiB exactly parses") {
   CHECK(parse(load("synthetic-max.bin")).status == ParseStatus::parsed);
   expect_verdict(load("synthetic-too-large.bin"), ParseStatus::too_large,
                  "16385 bytes, over the 16384-byte cap");

@@ -159,7 +159,7 @@ TEST_CASE("net: a write deadline fires once the peer's window is full") {
   });
 }
 
-TEST_CASE("net: a deadline in the past fails at once, even with data waiting; moving it re-enables") {
+TEST_CASE("net: a deadline in the past fails at once, even with data waiting, moving it re-enables") {
   for_each_procs([](int) {
     auto p = tcp_pair();
     REQUIRE(p.ok);

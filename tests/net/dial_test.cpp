@@ -65,7 +65,7 @@ TEST_CASE("net: dial_timeout times out against a full backlog, and never early")
   });
 }
 
-TEST_CASE("net: a Dialer's deadline bounds the dial; one in the past times out at once") {
+TEST_CASE("net: a Dialer's deadline bounds the dial, one in the past times out at once") {
   for_each_procs([](int) {
     auto f = full_backlog();
     REQUIRE_FALSE(f.held.empty());

@@ -7,7 +7,7 @@
 using gort::proxy::name_matches;
 using gort::proxy::normalize_name;
 
-TEST_CASE("names: a name is lower-cased and loses one trailing dot; a malformed one is refused") {
+TEST_CASE("names: a name is lower-cased and loses one trailing dot, a malformed one is refused") {
   CHECK(normalize_name("API.Example.COM.") == "api.example.com");
   CHECK(normalize_name("a-b_c.test") == "a-b_c.test");
   for (const char* bad : {"", ".", "a..b", ".a", "a b", "a/b", "*.example.com", "a.*.com", "héllo.test"})

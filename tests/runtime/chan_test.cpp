@@ -192,7 +192,7 @@ TEST_CASE("chan: close wakes every blocked receiver, and receivers drain the buf
   });
 }
 
-TEST_CASE("chan: copies of a handle refer to one channel; a default-constructed one is nil") {
+TEST_CASE("chan: copies of a handle refer to one channel, a default-constructed one is nil") {
   for_each_procs([](int) {
     Chan<int> a(1);
     Chan<int> b = a;

@@ -31,7 +31,7 @@ TEST_CASE("select: two always-ready cases are each chosen half the time, within 
   });
 }
 
-TEST_CASE("select: with nothing ready, the default case runs at once; without one, select waits") {
+TEST_CASE("select: with nothing ready, the default case runs at once, without one, select waits") {
   for_each_procs([](int) {
     Chan<int> a(0), b(0);
     bool dflt = false;
