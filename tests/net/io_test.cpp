@@ -193,38 +193,50 @@ TEST_CASE("io: a read deadline in the middle ends the copy with io_errc::timeout
   });
 }
 
-TEST_CASE("io: two copies in opposite directions proxy a conn, and closing one end ends both") {
-  for_each_procs([](int) {
-    auto down = tcp_pair(), up = tcp_pair();  // client <-> proxy, proxy <-> upstream
-    REQUIRE(down.ok);
-    REQUIRE(up.ok);
-    gort::WaitGroup wg;
-    wg.add(1);
-    gort::go([&] {  // the upstream server echoes
-      echo(std::move(up.server));
-      wg.done();
+TEST_CASE("io: two copies in opposite directions proxy a conn, and closing either end ends both") {
+  for (bool client_closes : {true, false}) {
+    CAPTURE(client_closes);
+    for_each_procs([client_closes](int) {
+      auto down = tcp_pair(), up = tcp_pair();  // client <-> proxy, proxy <-> upstream
+      REQUIRE(down.ok);
+      REQUIRE(up.ok);
+      auto to_up = gort::Chan<gort::Result<std::uint64_t>>(1);
+      auto to_down = gort::Chan<gort::Result<std::uint64_t>>(1);
+      gort::go([&] {  // go copy(upstream, conn); then close both, as the talk's proxy
+        auto r = io::copy(up.client, down.server);
+        up.client.close();
+        down.server.close();
+        to_up.send(r);  // last: the conns must outlive the closes
+      });
+      gort::go([&] {  // copy(conn, upstream); then close both
+        auto r = io::copy(down.server, up.client);
+        up.client.close();
+        down.server.close();
+        to_down.send(r);
+      });
+      CHECK(down.client.write("hello, proxy").value == 12);  // client -> upstream
+      std::string got;
+      CHECK_FALSE(read_n(up.server, 12, &got));
+      CHECK(got == "hello, proxy");
+      CHECK(up.server.write("and back").value == 8);  // upstream -> client
+      got.clear();
+      CHECK_FALSE(read_n(down.client, 8, &got));
+      CHECK(got == "and back");
+      (client_closes ? down.client : up.server).close();  // one end goes
+      auto r1 = to_up.recv().value;
+      auto r2 = to_down.recv().value;
+      CHECK(r1.value == 12);
+      CHECK(r2.value == 8);
+      // The side whose peer left ends at its EOF; the other is woken by the close.
+      const auto& clean = client_closes ? r1.err : r2.err;
+      const auto& woken = client_closes ? r2.err : r1.err;
+      CHECK(clean.message() == std::error_code{}.message());
+      CHECK(woken == gort::io_errc::closed);
+      // And the far end sees the proxy's close.
+      std::string rest;
+      CHECK_FALSE(read_all(client_closes ? up.server : down.client, &rest));
     });
-    auto to_up = gort::Chan<gort::Result<std::uint64_t>>(1);
-    auto to_down = gort::Chan<gort::Result<std::uint64_t>>(1);
-    gort::go([&] {  // go copy(upstream, conn); then close upstream
-      auto r = io::copy(up.client, down.server);
-      up.client.close();
-      to_up.send(r);  // last: `up` must outlive the close
-    });
-    gort::go([&] { to_down.send(io::copy(down.server, up.client)); });
-    CHECK(down.client.write("hello, proxy").value == 12);
-    std::string got;
-    CHECK_FALSE(read_n(down.client, 12, &got));
-    CHECK(got == "hello, proxy");
-    down.client.close();  // one end goes
-    auto r1 = to_up.recv().value;
-    auto r2 = to_down.recv().value;
-    CHECK(r1.value == 12);
-    CHECK(r1.err.message() == std::error_code{}.message());  // the client's EOF
-    CHECK(r2.value == 12);
-    CHECK(r2.err == gort::io_errc::closed);  // woken by the close of upstream
-    wg.wait();
-  });
+  }
 }
 
 TEST_CASE("io: copy_n copies exactly n bytes, or returns io_errc::eof if the source ends first") {
