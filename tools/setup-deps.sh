@@ -11,6 +11,8 @@
 #   libtomlplusplus-dev                           toml++, gort-proxy's config file (proxy/)
 #   openssl curl ca-certificates                  real TLS peers in the tests
 #   haproxy                                       a real PROXY protocol peer in the tests (proxy/)
+#   nginx libnginx-mod-stream                     real PROXY protocol readers (http; stream with TLS)
+#                                                 in gort-proxy's end-to-end tests (tests/proxy/e2e_test.py)
 #   libclang-rt-14-dev                            clang's sanitizer runtimes
 #   golang-go                                     Go, for the benchmark comparison
 #   python3                                       tool scripts
@@ -21,7 +23,7 @@ packages=(
   build-essential cmake ninja-build g++ clang
   libboost-context-dev libev-dev doctest-dev libssl-dev libtomlplusplus-dev libclang-rt-14-dev
   golang-go python3 python3-prometheus-client openssl curl ca-certificates
-  haproxy
+  haproxy nginx libnginx-mod-stream
 )
 
 missing=()
