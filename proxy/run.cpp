@@ -55,6 +55,8 @@ int serve(const Config& cfg, const std::string& config_file, const std::function
   }
   for (auto& [name, addr] : srv.addresses()) logf("listener \"%s\" on %s", name.c_str(), addr.c_str());
   if (on_ready) on_ready(srv);
+  gort::Chan<int> second_done(1);  // the second-signal fiber has returned
+  bool second_started = false;
   for (;;) {
     auto [sig, err] = sigs.wait();
     if (err) break;
@@ -72,7 +74,10 @@ int serve(const Config& cfg, const std::string& config_file, const std::function
         logf("reload refused, the old config goes on serving: %s", e.c_str());
         continue;
       }
-      logf("reloaded %s", config_file.c_str());
+      logf(
+          "reloaded %s (listeners and routes; max_connections, grace_period, access_log and metrics "
+          "keep their start-up values)",
+          config_file.c_str());
       continue;
     }
     logf("%s: closing the listeners; %d connections may finish within %.0f s (again to stop now)",
@@ -83,13 +88,25 @@ int serve(const Config& cfg, const std::string& config_file, const std::function
       srv.shutdown(cfg.grace_period);
       done.send(1);
     });
-    gort::go([&] {  // a second signal cuts the grace period short
-      if (auto [s2, e2] = sigs.wait(); !e2) srv.cut_now();
+    second_started = true;
+    gort::go([&] {  // a second SIGTERM or SIGINT cuts the grace period short
+      for (;;) {
+        auto [s2, e2] = sigs.wait();
+        if (e2) break;  // stop(): the shutdown is over
+        if (s2 == SIGHUP) {
+          logf("SIGHUP: ignored while shutting down");
+          continue;
+        }
+        srv.cut_now();
+        break;
+      }
+      second_done.send(1);
     });
     done.recv();
     break;
   }
-  sigs.stop();  // and the second-signal fiber returns
+  sigs.stop();                             // the second-signal fiber's wait() returns closed,
+  if (second_started) second_done.recv();  // and it is gone before sigs and srv, which it uses
   if (ms) ms->stop();
   logf("stopped");
   return 0;

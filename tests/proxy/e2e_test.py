@@ -41,11 +41,9 @@ bounds of its timing checks by SLOW. The big transfer is 256 MiB each way
 in every build (io::copy splices: about 1 s, under TSan too), or
 $GORT_E2E_MIB MiB when set.
 
-Two scenarios reproduce bugs and are not registered with CTest while they
-fail (see their docstrings): stop-repeat (serve() returns while a fiber
-still uses its locals; under TSan about 1 stop in 15 is reported, so the
-TSan build registers only the scenarios that never serve) and shutdown-hup
-(a SIGHUP during the grace period cuts every connection).
+Two scenarios guard bugs this suite found (see their docstrings):
+stop-repeat (serve() returned while a fiber still used its locals) and
+shutdown-hup (a SIGHUP during the grace period cut every connection).
 """
 
 import os
@@ -69,14 +67,14 @@ SCENARIOS = {
     "shutdown-drain": lifecycle.test_shutdown_drain,
     "shutdown-cut": lifecycle.test_shutdown_cut,
     "shutdown-twice": lifecycle.test_shutdown_twice,
-    "shutdown-hup": lifecycle.test_shutdown_hup,  # fails: see its docstring
+    "shutdown-hup": lifecycle.test_shutdown_hup,
     "reload": lifecycle.test_reload,
     "reload-broken": lifecycle.test_reload_broken,
     "hello-timeout": routing.test_hello_timeout,
     "limit": traffic.test_limit,
     "demo": lifecycle.test_demo,
     "check-config": lifecycle.test_check_config,
-    "stop-repeat": lifecycle.test_stop_repeat,  # fails now and then: see its docstring
+    "stop-repeat": lifecycle.test_stop_repeat,
 }
 
 
