@@ -12,6 +12,8 @@
 
 #include <gort/io.hpp>
 
+#include <map>
+
 using namespace gort_test;
 namespace net = gort::net;
 namespace tls = gort::tls;
@@ -405,6 +407,69 @@ TEST_CASE("proxy: reload sends new conns to the new route while a transfer on th
     during.close(), fresh.close(), after.close();
     srv.shutdown(1s);
     old_be.stop(), new_be.stop();
+  });
+  CHECK(rc == 0);
+}
+
+TEST_CASE("proxy: upstreams are taken round-robin, and a dead one is skipped for the next") {
+  int rc = gort::run([&] {
+    Backend one([](net::Conn& c) {
+      c.write("one");
+      c.close();
+    });
+    Backend two([](net::Conn& c) {
+      c.write("two");
+      c.close();
+    });
+    std::string dead;  // a port nobody listens on: bound, then closed
+    {
+      auto ln = listen_checked("tcp", "127.0.0.1:0");
+      dead = ln.addr().to_string();
+    }
+    Route r = forward_route(one.addr());
+    r.upstreams = {dead, one.addr(), two.addr()};
+    Server srv(nullptr, nullptr);
+    REQUIRE(srv.start(one_listener({r})).empty());
+    std::map<std::string, int> seen;
+    for (int i = 0; i < 6; i++) {
+      net::Conn c = dial(proxy_addr(srv));
+      std::string got;
+      CHECK_FALSE(read_all(c, &got));
+      seen[got]++;
+    }
+    CHECK(seen["one"] + seen["two"] == 6);  // every conn served, none lost to the dead upstream
+    CHECK(seen["one"] >= 2);                // and both live ones take turns
+    CHECK(seen["two"] >= 2);
+    srv.shutdown(1s);
+    one.stop(), two.stop();
+  });
+  CHECK(rc == 0);
+}
+
+TEST_CASE("proxy: a terminate route re-encrypts to a TLS upstream and verifies it") {
+  TestPKI pki;
+  REQUIRE_MESSAGE(pki.ok, pki.why);
+  int rc = gort::run([&] {
+    tls::ConnectionState upstream_saw;
+    TlsServer up(pki.server({"b"}), echo_handler(&upstream_saw));
+    Route r;
+    r.name = "re", r.mode = Mode::terminate, r.sni = {"a.test"};
+    r.cert_file = pki.cert("a"), r.key_file = pki.key("a");
+    r.upstreams = {up.addr()};
+    r.upstream_tls = true, r.upstream_server_name = "b.test", r.upstream_ca_file = pki.ca();
+    Server srv(nullptr, nullptr);
+    REQUIRE(srv.start(one_listener({r})).empty());
+    tls::Conn c = tls::client(dial(proxy_addr(srv)), pki.client(), "a.test");
+    REQUIRE_FALSE(c.handshake());
+    CHECK(c.connection_state().peer_subject.find("CN=a") != std::string::npos);  // the proxy's certificate
+    CHECK(c.write("twice encrypted").value == 15);
+    char buf[15];
+    CHECK(io::read_full(c, std::span(buf)).value == 15);
+    CHECK(std::string(buf, 15) == "twice encrypted");
+    c.close();
+    srv.shutdown(1s);
+    up.stop();
+    CHECK(upstream_saw.server_name == "b.test");  // the SNI the proxy sent upstream
   });
   CHECK(rc == 0);
 }
