@@ -3,6 +3,7 @@
 
     net_examples_test.py talk-accept   BIN
     net_examples_test.py talk-timeouts BIN
+    net_examples_test.py proxy         BIN   (talk-proxy, in front of a python upstream)
     net_examples_test.py echo          BIN
     net_examples_test.py chat          BIN
 
@@ -14,6 +15,7 @@ stderr; every socket operation has a timeout and a watchdog (alarm) bounds
 the whole test. CTest registers one test per example
 (tools/examples/CMakeLists.txt).
 """
+import hashlib
 import os
 import queue
 import random
@@ -292,6 +294,290 @@ def test_talk_timeouts(binary):
         srv.stop()
 
 
+# ---------------------------------------------------------------- talk-proxy
+
+
+class Upstream:
+    """The proxy's upstream: a thread per connection, told what to do by the
+    connection's first line (so that the test knows which client it is,
+    although the upstream only ever sees the proxy's address):
+
+        echo ID            echo every byte back until EOF, then close
+        sink ID N          read until EOF, then send "SHA256HEX LEN\\n" of what
+                           followed the line, then N bytes of Random(ID), close
+        give ID N          send N bytes of Random(ID) at once and close,
+                           without waiting for the client's EOF
+        drop ID            read for 0.2 s, then close with bytes unread (the
+                           kernel resets the connection): a backend that dies
+                           while the proxy is writing to it
+    """
+
+    def __init__(self):
+        self.ls = socket.create_server(("127.0.0.1", 0))
+        self.port = self.ls.getsockname()[1]
+        self.errors = []
+        self.seen_eof = set()  # IDs of echo/sink connections whose EOF arrived
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        s.settimeout(IO_TIMEOUT)
+        try:
+            pending = bytearray()
+            line = recv_line(s, pending)
+            words = line.decode().split()
+            mode, cid = words[0], int(words[1])
+            if mode == "echo":
+                s.sendall(line)
+                if pending:
+                    s.sendall(pending)
+                while True:
+                    chunk = s.recv(1 << 16)
+                    if not chunk:
+                        break
+                    s.sendall(chunk)
+            elif mode == "sink":
+                h, n = hashlib.sha256(pending), len(pending)
+                while True:
+                    chunk = s.recv(1 << 16)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    n += len(chunk)
+                s.sendall(f"{h.hexdigest()} {n}\n".encode() + random.Random(cid).randbytes(int(words[2])))
+            elif mode == "give":
+                s.sendall(random.Random(cid).randbytes(int(words[2])))
+            elif mode == "drop":
+                t0, buf = time.monotonic(), bytearray(1 << 20)
+                while time.monotonic() - t0 < 0.2 and s.recv_into(buf):
+                    pass
+            else:
+                raise TestFailure(f"upstream: unknown mode {mode!r}")
+            if mode in ("echo", "sink"):
+                with self.lock:
+                    self.seen_eof.add(cid)
+        except Exception as e:  # reported by the test
+            with self.lock:
+                self.errors.append(f"upstream: {e!r}")
+        finally:
+            s.close()
+
+    def close(self):
+        self.ls.close()
+
+
+def pipe_fds(pid):
+    """How many of the process's descriptors are pipes (splice's pool keeps some)."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:")
+        except OSError:
+            pass
+    return n
+
+
+def proxy_client(srv, kind, cid, rng, after_shutdown):
+    """One client of the proxy; returns the bytes it moved (both ways)."""
+    s = srv.connect()
+    try:
+        if kind == "duplex":
+            # Several MB both ways at once; the write side is shut down while
+            # most of the echo is still on its way, and must still arrive.
+            data = b"echo %d\n" % cid + rng.randbytes((3 << 20) + rng.randint(0, 1 << 20))
+            errs, got = [], bytearray()
+            lock, at_shutdown = threading.Lock(), []  # bytes received when the write side was shut
+
+            def send():
+                try:
+                    for k in range(0, len(data), 64 << 10):
+                        s.sendall(data[k:k + (64 << 10)])
+                    with lock:
+                        at_shutdown.append(len(got))
+                    s.shutdown(socket.SHUT_WR)
+                except Exception as e:
+                    errs.append(repr(e))
+
+            t = threading.Thread(target=send, daemon=True)
+            t.start()
+            s.settimeout(IO_TIMEOUT)
+            while True:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    break
+                with lock:
+                    got += chunk
+            t.join(IO_TIMEOUT)
+            check(not errs, f"client {cid}: sender: {errs}")
+            check(bytes(got) == data, f"client {cid}: duplex echo differs ({len(got)} of {len(data)} bytes)")
+            after_shutdown.append(len(got) - at_shutdown[0])
+            return 2 * len(data)
+        if kind == "halfclose":
+            # The upstream answers only after our EOF: the client's FIN must
+            # reach it, and its answer must come back on the half-closed conn.
+            body, n = rng.randbytes(1 << 20), 2 << 20
+            s.sendall(b"sink %d %d\n" % (cid, n) + body)
+            s.shutdown(socket.SHUT_WR)
+            got, _ = recv_until_eof(s, IO_TIMEOUT)
+            want = f"{hashlib.sha256(body).hexdigest()} {len(body)}\n".encode() + random.Random(cid).randbytes(n)
+            check(got[:80] == want[:80], f"client {cid}: the upstream saw other bytes: {got[:80]!r}")
+            check(got == want, f"client {cid}: reply after half-close differs ({len(got)} of {len(want)} bytes)")
+            after_shutdown.append(len(got))
+            return len(body) + len(want)
+        if kind == "download":
+            # The upstream sends and closes first; the proxy then ends the
+            # connection, though this client never shut down its side.
+            n = 3 << 20
+            s.sendall(b"give %d %d\n" % (cid, n))
+            got, _ = recv_until_eof(s, IO_TIMEOUT)
+            check(got == random.Random(cid).randbytes(n), f"client {cid}: download differs ({len(got)} of {n})")
+            return n
+        # pingpong: small chunks, each echoed before the next
+        s.sendall(b"echo %d\n" % cid)
+        check(recv_exact(s, len(b"echo %d\n" % cid)) == b"echo %d\n" % cid, f"client {cid}: echo of the header")
+        n = echo_exchange(s, rng, 200_000, 40_000)
+        s.shutdown(socket.SHUT_WR)
+        rest, _ = recv_until_eof(s, IO_TIMEOUT)
+        check(rest == b"", f"client {cid}: bytes after EOF")
+        return 2 * n
+    finally:
+        s.close()
+
+
+def test_proxy(binary):
+    up = Upstream()
+    upstream = f"127.0.0.1:{up.port}"
+    srv = Server([binary, "--listen", "127.0.0.1:0", "--upstream", upstream])
+    try:
+        srv.wait_stderr(re.escape(f"proxying 127.0.0.1:{srv.port} -> {upstream}"))
+        pipes_before = pipe_fds(srv.p.pid)
+        kinds = ["duplex", "halfclose", "download", "pingpong"] * 4
+        barrier = threading.Barrier(len(kinds), timeout=IO_TIMEOUT)
+        results, after_shutdown = [None] * len(kinds), []
+
+        def client(i):
+            try:
+                barrier.wait()  # all at once
+                results[i] = proxy_client(srv, kinds[i], i, random.Random(100 + i), after_shutdown)
+            except Exception as e:
+                results[i] = e
+
+        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(len(kinds))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WATCHDOG)
+        bad = [(i, kinds[i], r) for i, r in enumerate(results) if not isinstance(r, int)]
+        check(not bad, f"{len(bad)} of {len(kinds)} clients failed, e.g. {bad[:3]}")
+        check(not up.errors, f"{up.errors[:3]}")
+        want_eof = {i for i, k in enumerate(kinds) if k != "download"}
+        check(want_eof <= up.seen_eof, f"the upstream never saw EOF from clients {sorted(want_eof - up.seen_eof)}")
+        log(f"{len(kinds)} concurrent clients moved {sum(results):,} bytes through the proxy byte for byte; "
+            f"after shutting down their write side they still received {min(after_shutdown):,} to "
+            f"{max(after_shutdown):,} bytes")
+        pipes_after = pipe_fds(srv.p.pid)
+        check(pipes_after >= pipes_before + 2,
+              f"no splice pipes in the proxy ({pipes_before} pipe fds before, {pipes_after} after): "
+              "io::copy did not take the splice path")
+        log(f"the proxy holds {(pipes_after - pipes_before) // 2} pooled splice pipes: io::copy spliced")
+        errs = [ln for ln in srv.stderr().splitlines() if "Proxy connection finished" in ln]
+        check(not errs, f"connections ended with errors: {errs[:3]}")
+
+        # Upstreams that die while the proxy writes to them at full speed:
+        # the proxy's writes fail (a splice may move part of its bytes and
+        # then hit the reset, which raises SIGPIPE), the connections end,
+        # and the proxy lives on.
+        blob = bytes(1 << 20)
+
+        def flood(i):
+            try:
+                s = srv.connect()
+                s.sendall(b"drop %d\n" % i)
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < 1.0:
+                    s.sendall(blob)
+                s.close()
+            except OSError:
+                pass  # the proxy closed the connection: expected
+
+        for rnd in range(3):
+            threads = [threading.Thread(target=flood, args=(2000 + 8 * rnd + i,), daemon=True) for i in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(IO_TIMEOUT)
+            time.sleep(0.1)
+            rc = srv.p.poll()
+            why = f"killed by {signal.Signals(-rc).name}" if rc is not None and rc < 0 else f"status {rc}"
+            check(rc is None, f"the proxy died ({why}) when upstreams reset mid-transfer (round {rnd + 1}); "
+                  "stderr:\n" + "\n".join(srv.stderr().splitlines()[-5:]))
+        c = srv.connect()
+        hello = b"echo 3000\nstill here\n"
+        c.sendall(hello)
+        check(recv_exact(c, len(hello)) == hello, "echo after the resets")
+        c.close()
+        log("24 upstreams reset mid-transfer: the proxy lives on and still serves")
+    finally:
+        srv.stop(expect_running=sys.exc_info()[0] is None)  # a failure in flight keeps its own message
+
+    # The deadline is the Go proxy's: an absolute cap on the connection's
+    # life, set once, not an idle timeout: a client that keeps talking is
+    # cut when it passes.
+    timeout = 0.5
+    srv = Server([binary, "--listen", "127.0.0.1:0", "--upstream", upstream, "--timeout", "500ms"])
+    try:
+        c = srv.connect()
+        t0 = time.monotonic()
+        pending = bytearray()
+        c.sendall(b"echo 1000\n")
+        check(recv_line(c, pending) == b"echo 1000\n", "echo of the header")
+        cut, i = None, 0
+        while cut is None and time.monotonic() - t0 < timeout + 5:
+            time.sleep(timeout / 10)
+            try:
+                c.sendall(b"ping %d\n" % i)
+                line = recv_line(c, pending)
+                check(line == b"ping %d\n" % i, f"echo of ping {i}: {line!r}")
+                i += 1
+            except (TestFailure, ConnectionError) as e:
+                if isinstance(e, TestFailure) and "EOF" not in str(e):
+                    raise
+                cut = time.monotonic() - t0
+        check(cut is not None, "the busy connection outlived its deadline by 5 s")
+        check(timeout * 0.9 <= cut <= timeout + 3.0, f"cut after {cut * 1000:.0f} ms, want about {timeout * 1000:.0f}")
+        line = srv.wait_stderr(r"Proxy connection finished with err = i/o timeout\.")
+        log(f"a busy client ({i} pings) was cut {cut * 1000:.0f} ms after connecting; proxy logged: {line}")
+        c.close()
+    finally:
+        srv.stop(expect_running=sys.exc_info()[0] is None)  # a failure in flight keeps its own message
+
+    # An upstream that refuses: the client's connection is closed at once
+    # and the dial error logged.
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    dead = f"127.0.0.1:{hole.getsockname()[1]}"
+    srv = Server([binary, "--listen", "127.0.0.1:0", "--upstream", dead])
+    try:
+        c = srv.connect()
+        rest, waited = recv_until_eof(c, IO_TIMEOUT)
+        check(rest == b"", f"bytes from a proxy without upstream: {rest!r}")
+        line = srv.wait_stderr(re.escape(f"dial tcp {dead}: ") + r".*refused")
+        log(f"upstream down: the client got EOF after {waited * 1000:.0f} ms; proxy logged: {line}")
+        c.close()
+    finally:
+        srv.stop(expect_running=sys.exc_info()[0] is None)  # a failure in flight keeps its own message
+        hole.close()
+        up.close()
+
+
 # ---------------------------------------------------------------- echo
 
 
@@ -518,6 +804,7 @@ def test_chat(binary):
 TESTS = {
     "talk-accept": test_talk_accept,
     "talk-timeouts": test_talk_timeouts,
+    "proxy": test_proxy,
     "echo": test_echo,
     "chat": test_chat,
 }
