@@ -510,3 +510,27 @@ TEST_CASE("io: a Progress counts a copy's bytes while it runs, on the splice and
     CHECK(p2.load() == 14);
   });
 }
+
+TEST_CASE("io: copy between unix stream sockets splices too") {
+  const std::string path = "/tmp/gort-io-test-" + std::to_string(::getpid()) + ".sock";
+  const std::string data = pattern(3 << 20);
+  for_each_procs([&](int) {
+    auto ln = listen_checked("unix", path);
+    auto c = net::dial("unix", path);
+    REQUIRE_FALSE(c.err);
+    auto s = ln.accept();
+    REQUIRE_FALSE(s.err);
+    auto dst = tcp_pair();
+    REQUIRE(dst.ok);
+    auto wrote = pending_write(c.value, data);
+    const io::Stats before = io::stats();
+    auto r = io::copy_n(dst.client, s.value, data.size());  // unix -> TCP
+    CHECK(r.value == data.size());
+    CHECK_FALSE(r.err);
+    CHECK(io::stats().splice_bytes - before.splice_bytes == data.size());
+    std::string got;
+    CHECK_FALSE(read_n(dst.server, data.size(), &got));
+    CHECK(got == data);
+    CHECK(wrote.recv().value.value == data.size());
+  });
+}
