@@ -48,6 +48,12 @@ void fire(void* arg, std::uint64_t) {
     // reference of our own keeps tc alive across the look.
     tc->refs.fetch_add(1, std::memory_order_relaxed);
     rt::addtimer(&tc->t);  // keeps the armed reference
+    // Dekker with timer_chan_stop: we store t.pp (addtimer) then load
+    // `stopped`; stop stores `stopped` then loads t.pp (deltimer). Without a
+    // full fence on both sides each may read the other's old value (a store
+    // waits in the store buffer past the load), and the timer stays armed
+    // with nobody to take it back: a leak when the run ends before it fires.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (tc->stopped.load(std::memory_order_acquire) && rt::deltimer(&tc->t)) unref(tc);
     unref(tc);  // ours
     return;
@@ -78,6 +84,7 @@ void* timer_chan_start(hchan* c, Clock::duration first, Clock::duration period) 
 void timer_chan_stop(void* t) {
   auto* tc = static_cast<TimerChan*>(t);
   tc->stopped.store(true, std::memory_order_release);
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // the other half of fire's fence
   // The Ticker's reference, and the armed one if we disarmed it.
   unref(tc, rt::deltimer(&tc->t) ? 2 : 1);
 }
