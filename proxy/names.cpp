@@ -34,11 +34,4 @@ std::string normalize_name(std::string_view name, bool allow_wildcard) {
   return out;
 }
 
-bool name_matches(std::string_view pattern, std::string_view host) {
-  if (pattern == host) return true;
-  if (!is_wildcard(pattern)) return false;
-  std::size_t dot = host.find('.');
-  return dot != std::string_view::npos && dot > 0 && host.substr(dot) == pattern.substr(1);
-}
-
 }  // namespace gort::proxy

@@ -1,8 +1,9 @@
-// names.hpp: server names as the proxy's routes match them: a pattern is an
+// names.hpp: server names as the proxy's routes hold them: a pattern is an
 // exact DNS name ("api.example.com") or a wildcard for one label in front
-// of a name ("*.example.com" matches "a.example.com", not "example.com" nor
-// "a.b.example.com"), as certificates' wildcards (RFC 6125) and nginx's
-// server_name do. Matching ignores case and one trailing dot.
+// of a name ("*.example.com"), as certificates' wildcards (RFC 6125) and
+// nginx's server_name. normalize_name makes them comparable (lower case, no
+// trailing dot); matching is gort::tls::name_matches, the certificates' own
+// rule, so a route and a certificate never disagree on a name.
 #pragma once
 
 #include <string>
@@ -14,13 +15,5 @@ namespace gort::proxy {
 // usable DNS name: empty labels, characters other than letters, digits,
 // '-', '_' and a leading "*." for patterns, or longer than 253 bytes).
 std::string normalize_name(std::string_view name, bool allow_wildcard = false);
-
-// name_matches: does pattern (normalized) cover host (normalized)?
-bool name_matches(std::string_view pattern, std::string_view host);
-
-// is_wildcard: pattern starts with "*.".
-inline bool is_wildcard(std::string_view pattern) {
-  return pattern.size() > 2 && pattern.substr(0, 2) == "*.";
-}
 
 }  // namespace gort::proxy

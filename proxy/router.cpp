@@ -1,8 +1,6 @@
 // router.cpp: route_for and build_listener (see router.hpp).
 #include "router.hpp"
 
-#include "names.hpp"
-
 #include <algorithm>
 
 namespace gort::proxy {
@@ -17,7 +15,7 @@ int sni_score(const Route& r, const std::string& host) {
   int best = 0;
   for (const auto& p : r.sni) {
     if (p == host) return 3;
-    if (name_matches(p, host)) best = 2;
+    if (tls::name_matches(p, host)) best = 2;
   }
   return best;
 }

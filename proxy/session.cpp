@@ -131,7 +131,6 @@ void serve_conn(net::Conn conn, const ListenerState& ls, ConnInfo* info, const H
     return;
   }
   info->route = route->cfg.name;
-  if (hooks.routed) hooks.routed(*info);
 
   // 3. Terminate: the TLS handshake with the client, over the bytes peeked.
   const bool terminate = route->cfg.mode == Mode::terminate;

@@ -35,8 +35,6 @@ struct Hooks {
   // ends while it runs; unregistered before the socket is closed.
   std::function<void(int fd)> registered;
   std::function<void(int fd)> unregistered;
-  // routed: a route was chosen (info.route is set).
-  std::function<void(const ConnInfo&)> routed;
 };
 
 // serve_conn proxies conn as ls says, and fills *info.

@@ -58,15 +58,6 @@ std::vector<std::string> cert_names(X509* leaf) {
   return names;
 }
 
-// match: does the certificate name pattern cover host? Exact, or
-// "*.example.com" for one label in front of example.com (Go's matchHostnames).
-bool match(const std::string& pattern, const std::string& host) {
-  if (pattern == host) return true;
-  if (pattern.size() < 3 || pattern[0] != '*' || pattern[1] != '.') return false;
-  auto dot = host.find('.');
-  return dot != std::string::npos && dot > 0 && host.compare(dot, std::string::npos, pattern, 1) == 0;
-}
-
 // servername_cb: the server's certificate for the client's SNI (OpenSSL
 // calls it with or without SNI, before the certificate is sent).
 int servername_cb(SSL* ssl, int* alert, void* arg) {
@@ -142,7 +133,7 @@ const CertData* Ctx::pick(std::string_view sni) const {
         if (n == host) return data(c);
     for (const auto& c : cfg.certificates)
       for (const auto& n : data(c)->names)
-        if (match(n, host)) return data(c);
+        if (name_matches(n, host)) return data(c);
   }
   return cfg.strict_sni ? nullptr : data(cfg.certificates.front());
 }
@@ -159,6 +150,13 @@ std::string queue_detail() {
 }
 
 }  // namespace detail
+
+bool name_matches(std::string_view pattern, std::string_view host) noexcept {
+  if (pattern == host) return true;
+  if (pattern.size() < 3 || pattern.substr(0, 2) != "*.") return false;
+  auto dot = host.find('.');
+  return dot != std::string_view::npos && dot > 0 && host.substr(dot) == pattern.substr(1);
+}
 
 const std::vector<std::string>& Certificate::names() const noexcept {
   static const std::vector<std::string> none;

@@ -4,8 +4,10 @@
 
 #include "names.hpp"
 
-using gort::proxy::name_matches;
+#include <gort/tls.hpp>
+
 using gort::proxy::normalize_name;
+using gort::tls::name_matches;  // the rule routes share with certificates
 
 TEST_CASE("names: a name is lower-cased and loses one trailing dot, a malformed one is refused") {
   CHECK(normalize_name("API.Example.COM.") == "api.example.com");

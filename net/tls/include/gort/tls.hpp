@@ -82,6 +82,13 @@ class Certificate {
   std::shared_ptr<const detail::CertData> data_;
 };
 
+// name_matches: does a certificate name pattern (lower case) cover host
+// (lower case)? The exact name, or "*.example.com" for one label in front
+// of example.com, neither "example.com" nor "a.b.example.com" (RFC 6125, Go's
+// matchHostnames). The server's choice of certificate by SNI uses it, and so
+// does gort-proxy's choice of a route.
+bool name_matches(std::string_view pattern, std::string_view host) noexcept;
+
 // x509_key_pair parses a PEM certificate chain (leaf first) and its PEM
 // private key, and checks that they belong together (Go's tls.X509KeyPair);
 // load_x509_key_pair reads them from files (tls.LoadX509KeyPair).
