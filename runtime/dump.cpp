@@ -29,9 +29,8 @@ namespace gort::rt {
 
 namespace {
 
-std::string describe(G* gp, std::int64_t now) {
+std::string describe(G* gp, GStatus st, std::int64_t now) {
   char buf[160];
-  GStatus st = gp->status.load(std::memory_order_acquire);
   std::string where;
   if (gp->is_main) {
     where = "    main fiber of gort::run\n";
@@ -41,8 +40,9 @@ std::string describe(G* gp, std::int64_t now) {
   }
   if (st == GStatus::Waiting) {
     double waited = double(now - gp->waitsince) / 1e9;
+    const char* reason = gp->waitreason.load(std::memory_order_relaxed);
     std::snprintf(buf, sizeof buf, "fiber %llu [%s, %.1f s]:\n", static_cast<unsigned long long>(gp->goid),
-                  gp->waitreason ? gp->waitreason : "waiting", waited < 0 ? 0.0 : waited);
+                  reason ? reason : "waiting", waited < 0 ? 0.0 : waited);
   } else {
     std::snprintf(buf, sizeof buf, "fiber %llu [%s]:\n", static_cast<unsigned long long>(gp->goid),
                   gstatus_name(st));
@@ -65,11 +65,7 @@ void on_sigquit(int) {
 std::string dump_locked(Sched& s) {
   std::string out;
   std::int64_t now = nanotime_coarse();
-  for (G* gp : s.allgs) {
-    GStatus st = gp->status.load(std::memory_order_acquire);
-    if (st == GStatus::Idle || st == GStatus::Dead) continue;
-    out += describe(gp, now);
-  }
+  for_each_g(s, [&](G* gp, GStatus st) { out += describe(gp, st, now); });
   return out;
 }
 

@@ -69,8 +69,9 @@ struct G {
   void* closure = nullptr;
   alignas(16) unsigned char inline_closure[kInlineClosure];
 
-  // While Waiting: why (for dumps), and the link of the wait queue holding it.
-  const char* waitreason = nullptr;
+  // While Waiting: why (for dumps: an atomic, as they read it from another
+  // thread), and the link of the wait queue holding it.
+  std::atomic<const char*> waitreason{nullptr};
   std::int64_t waitsince = 0;  // nanotime_coarse() when it parked (for dumps)
   G* waitlink = nullptr;
   // Channels (chan.cpp, select.cpp): the sudog that completed this G's wait,

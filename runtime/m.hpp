@@ -29,11 +29,17 @@ struct P;
 struct M {
   std::int64_t id = 0;
   Context g0;              // the thread's own stack: the scheduler runs here
-  G* curg = nullptr;       // the G running on this M, null while on g0
   P* p = nullptr;          // the P this M holds, null while idle or retaken; M-owned:
                            // a G uses it only inside a pin (sysmon.hpp)
-  bool spinning = false;   // looking for work; counted in sched.nmspinning
   std::uint64_t rand = 0;  // fastrand state (steal order)
+  // curg: the G running on this M, null while on g0. Written by the M only
+  // (release, after it took the G off a queue); an atomic so that other
+  // threads may read it (schedtrace, with acquire).
+  std::atomic<G*> curg{nullptr};
+  // spinning: looking for work; counted in sched.nmspinning. Written by the
+  // M, or by startm/newm before the M runs; an atomic so that schedtrace may
+  // read it.
+  std::atomic<bool> spinning{false};
 
   // Set by a G right before it switches away (to g0, or straight to the
   // next G on yield); run by whichever context arrives, right after the

@@ -58,7 +58,7 @@ void write_str(const char* s) {
 void on_fault(int sig, siginfo_t* info, void* uctx) {
   // getm() reads a thread_local: fine here, the handler runs on the faulting thread.
   M* m = getm();
-  G* gp = m ? m->curg : nullptr;
+  G* gp = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (gp && stack_in_guard(gp->stack, info->si_addr)) {
     char buf[96];
     std::snprintf(buf, sizeof buf, "fatal error: stack overflow in fiber %llu\n",

@@ -260,7 +260,7 @@ void switch_to_g(M* m, Context* from, G* gp) {
   P* pp = m->p;
   if (!gp->ctx.sp) gostart(pp, gp);
   casgstatus(gp, GStatus::Runnable, GStatus::Running);
-  m->curg = gp;
+  m->curg.store(gp, std::memory_order_release);
   pp->schedtick++;
   pp->n_switches.store(pp->n_switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   ctx_switch(from, &gp->ctx);
@@ -272,7 +272,7 @@ void execute(M* m, G* gp) {
   switch_to_g(m, &m->g0, gp);  // run gp (and whatever it yields to) until a G switches back to g0
   m->in_fiber.store(false, std::memory_order_relaxed);
   // Back on g0: the G that switched here left us what to do with it.
-  m->curg = nullptr;
+  m->curg.store(nullptr, std::memory_order_relaxed);
   finish_switch(m);
 }
 
@@ -280,7 +280,7 @@ void execute(M* m, G* gp) {
 // g0, which runs fn; once resumed, on whichever M that is, it unpins. Inlined
 // into the hot paths (gopark, yield).
 [[gnu::always_inline]] inline void mcall_pinned(M* m, void (*fn)(M*, G*, void*), void* arg) {
-  G* gp = m->curg;
+  G* gp = m->curg.load(std::memory_order_relaxed);
   m->after = fn;
   m->after_g = gp;
   m->after_arg = arg;
@@ -302,13 +302,13 @@ void mcall(void (*fn)(M*, G*, void*), void* arg) {
 void gopark(bool (*commit)(G*, void*), void* arg, const char* reason) {
   G* gp = getg();
   if (!gp) throw_outside_fiber("gort: park");
-  gp->waitreason = reason;
+  gp->waitreason.store(reason, std::memory_order_relaxed);
   gp->waitsince = nanotime_coarse();
   ParkArgs pa{commit, arg};  // lives on gp's stack; read by g0 before gp can resume
   M* m = getm();
   pin_outer(m);  // mcall, inlined
   mcall_pinned(m, park_m, &pa);
-  gp->waitreason = nullptr;
+  gp->waitreason.store(nullptr, std::memory_order_relaxed);
 }
 
 void ready(G* gp) {
@@ -396,7 +396,7 @@ void detail::newproc_commit(Spawn s, void (*entry)(void*), const char* file, uns
 
 void yield() {
   M* m = getm();
-  G* gp = m ? m->curg : nullptr;
+  G* gp = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (!gp) throw_outside_fiber("gort::yield");
   // Fast path: when schedule() would just take the next G of this P (no
   // global-queue turn, no timer due, not exiting), switch to it directly,

@@ -16,6 +16,7 @@
 //   netpoll*.cpp  the network poller: fibers waiting on fds (netpoll.hpp)
 //   sysmon.cpp    the monitor thread: takes the P of an M stuck in a fiber
 //                 (the retake handshake: sysmon.hpp)
+//   schedtrace.cpp  GORT_DEBUG, and the trace sysmon prints with schedtrace=N
 //   blocking.cpp  gort::blocking: a pool of plain threads for blocking calls
 //   run.cpp       gort::run: create Ps and Ms, wait for main, tear down
 //
@@ -117,6 +118,18 @@ struct Sched {
 // sched is the current run's state; null when no gort::run is active.
 extern std::atomic<Sched*> sched;
 inline Sched& S() { return *sched.load(std::memory_order_relaxed); }
+
+// for_each_g calls f(gp, status) for every live G of allgs (neither Idle
+// nor Dead), status loaded with acquire (Go's forEachG). The caller holds
+// sched.mu. A walk of every G under the lock: for the fiber dump and
+// scheddetail only (dump.cpp, schedtrace.cpp), never on a hot path.
+template <class F>
+void for_each_g(Sched& s, F&& f) {
+  for (G* gp : s.allgs) {
+    const GStatus st = gp->status.load(std::memory_order_acquire);
+    if (st != GStatus::Idle && st != GStatus::Dead) f(gp, st);
+  }
+}
 
 // --- global run queue (sched.mu) ---
 void globrunqput(G* gp);           // takes sched.mu

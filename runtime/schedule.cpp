@@ -139,7 +139,7 @@ void schedule_loop(M* m) {
     }
     if (!gp) gp = findrunnable(m);  // blocks until work; may change m->p
     if (!gp) return;                // the run is over
-    if (m->spinning) resetspinning(m);
+    if (m->spinning.load(std::memory_order_relaxed)) resetspinning(m);
     execute(m, gp);
   }
 }
@@ -194,9 +194,9 @@ G* findrunnable(M* m) {
     // Steal. Limit spinning Ms to half the busy Ps: when few Ps run, few
     // thieves can find anything, and spinning burns CPU.
     const std::int32_t busy = S().procs - S().npidle.load();
-    if (m->spinning || 2 * S().nmspinning.load() < busy) {
-      if (!m->spinning) {
-        m->spinning = true;
+    if (m->spinning.load(std::memory_order_relaxed) || 2 * S().nmspinning.load() < busy) {
+      if (!m->spinning.load(std::memory_order_relaxed)) {
+        m->spinning.store(true, std::memory_order_relaxed);
         S().nmspinning.fetch_add(1);
       }
       if (G* gp = stealwork(m)) return gp;
@@ -233,13 +233,13 @@ G* findrunnable(M* m) {
       globrunqrest(pp, rest);
       if (gp) return gp;
     }
-    if (m->spinning) {
+    if (m->spinning.load(std::memory_order_relaxed)) {
       // Steps 2 and 3.
-      m->spinning = false;
+      m->spinning.store(false, std::memory_order_relaxed);
       if (S().nmspinning.fetch_sub(1) <= 0) fatal_error("findrunnable: negative nmspinning");
       if (P* p2 = checkrunqs_nop()) {
         acquirep(m, p2);
-        m->spinning = true;
+        m->spinning.store(true, std::memory_order_relaxed);
         S().nmspinning.fetch_add(1);
         continue;
       }
@@ -291,7 +291,7 @@ void injectglist(M* m, GQueue* q) {
 // resetspinning: m found work. If it was the last spinning M, start another
 // so that further work appearing meanwhile is not left waiting.
 void resetspinning(M* m) {
-  m->spinning = false;
+  m->spinning.store(false, std::memory_order_relaxed);
   if (S().nmspinning.fetch_sub(1) <= 0) fatal_error("resetspinning: negative nmspinning");
   wakep();
 }

@@ -35,12 +35,19 @@
 // each retake prints one line to stderr:
 //   gort: sysmon: fiber N has held M M for X ms; handing P p's runnable
 //   fibers to another M
+// With GORT_DEBUG=schedtrace=N (Go's GODEBUG syntax, parsed in
+// schedtrace.cpp), sysmon prints the scheduler trace every N ms at the end
+// of a look (Go's sysmon does the same), and then never sleeps untimed
+// while every P is idle (Go's rule too): an idle runtime still prints, at
+// the cost of a look every 10 ms at most. Off, the trace costs one branch
+// per look.
 #include "sysmon.hpp"
 
 #include "lock.hpp"
 #include "netpoll.hpp"
 #include "panic.hpp"
 #include "sched.hpp"
+#include "schedtrace.hpp"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -49,7 +56,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -63,7 +69,8 @@ bool asym_fence = false;
 
 struct Sysmon {
   Sched* s = nullptr;
-  bool debug = false;
+  DebugVars debug;         // GORT_DEBUG, read once per run
+  std::int64_t start = 0;  // nanotime at sysmon_start: the trace's time 0
   std::atomic<bool> stop{false};
   Note note;  // sleeps between looks; stop wakes it
   std::thread thread;
@@ -114,11 +121,12 @@ bool try_retake(M* m, P* pp, std::uint64_t sw, std::uint64_t* goid) {
     return false;
   }
   // The window: m runs user code, or waits for us in pinp_slow.
-  if (m->p != pp || m->curg == nullptr || pp->n_switches.load(std::memory_order_relaxed) != sw) {
+  G* gp = m->curg.load(std::memory_order_relaxed);
+  if (m->p != pp || gp == nullptr || pp->n_switches.load(std::memory_order_relaxed) != sw) {
     m->retake.store(kRetakeNone, std::memory_order_release);  // m moved on meanwhile
     return false;
   }
-  *goid = m->curg->goid;
+  *goid = gp->goid;
   pp->m = nullptr;
   pp->status.store(PStatus::Idle, std::memory_order_relaxed);
   m->retake.store(kRetakeTaken, std::memory_order_release);
@@ -174,13 +182,15 @@ void sysmon_main(Sysmon* mon) {
   std::vector<PTick> ticks(s.allp.size());
   int idle = 0;
   std::int64_t delay = kMinDelayNs;
+  const std::int64_t trace_ns = mon->debug.schedtrace_ms * 1'000'000;  // 0: no trace
+  std::int64_t lasttrace = 0;  // 0: the first look prints (SCHED 0ms), as Go's
   for (;;) {
     if (idle == 0) {
       delay = kMinDelayNs;
     } else if (idle > kIdleLooks && delay < kMaxDelayNs) {
       delay = delay * 2 < kMaxDelayNs ? delay * 2 : kMaxDelayNs;
     }
-    if (s.npidle.load() == s.procs) {
+    if (trace_ns == 0 && s.npidle.load() == s.procs) {
       // Every P idle: nothing to retake, and an idle M (or nobody) watches
       // the netpoller. Sleep until a P gets busy (Go's sysmonwait), so that
       // an idle process wakes for nothing. The Dekker pair: we store
@@ -200,13 +210,12 @@ void sysmon_main(Sysmon* mon) {
     poll_network(now);
     // As Go's: only a retake makes sysmon look often again; a poll that
     // found fds ready means the Ms are busy, not stuck.
-    idle = retake(s, ticks, now, mon->debug) > 0 ? 0 : idle + 1;
+    idle = retake(s, ticks, now, mon->debug.reports) > 0 ? 0 : idle + 1;
+    if (trace_ns > 0 && (lasttrace == 0 || now - lasttrace >= trace_ns)) {
+      lasttrace = now;
+      schedtrace(s, now, mon->start, mon->debug.scheddetail);
+    }
   }
-}
-
-bool debug_env() {
-  const char* env = std::getenv("GORT_DEBUG");
-  return env && *env && std::strcmp(env, "0") != 0;
 }
 
 }  // namespace
@@ -278,7 +287,8 @@ M* pin_with_p() {
 Sysmon* sysmon_start(Sched& s) {
   auto* mon = new Sysmon;
   mon->s = &s;
-  mon->debug = debug_env();
+  mon->debug = parse_debug(std::getenv("GORT_DEBUG"));
+  mon->start = nanotime();
   mon->thread = std::thread(sysmon_main, mon);
   return mon;
 }

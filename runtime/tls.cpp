@@ -26,7 +26,7 @@ GORT_OPAQUE M* getm() { return tls_m; }
 
 GORT_OPAQUE G* getg() {
   M* m = tls_m;
-  return m ? m->curg : nullptr;
+  return m ? m->curg.load(std::memory_order_relaxed) : nullptr;
 }
 
 GORT_OPAQUE void setm(M* m) { tls_m = m; }
