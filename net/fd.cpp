@@ -28,24 +28,27 @@ std::error_code poll_error(netpoll::Status st) {
 
 // without_sigpipe runs write_call, a system call that writes up to len
 // bytes to a socket and has no MSG_NOSIGNAL (splice, sendfile), without the
-// SIGPIPE a gone peer raises: SIGPIPE is blocked on this thread around the
-// call, and one it raised is taken before unblocking (the fiber does not
-// park in between, so it stays on this thread). The kernel raises it with
-// EPIPE, but may then return another error (ECONNRESET) or the bytes moved
-// before it, so any short call looks. errno is the call's.
+// SIGPIPE a gone peer raises. The kernel raises it with EPIPE, but may then
+// return another error (ECONNRESET) or the bytes moved before it, so after
+// any short call a pending SIGPIPE is taken (sigtimedwait, no wait). On a
+// fiber's thread (an M) SIGPIPE is blocked for the thread's life (mstart.cpp),
+// so that is all; the fiber does not park in between, so it is still on the
+// thread the signal was raised on. Elsewhere (a thread outside the runtime),
+// SIGPIPE is blocked around the call only. errno is the call's.
 template <class F>
 ssize_t without_sigpipe(std::size_t len, F&& write_call) {
   sigset_t pipe_set, old;
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  const bool on_m = gort::fiber_id() != 0;
+  if (!on_m) pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
   ssize_t n = write_call();
   int e = errno;
-  if ((n < 0 || static_cast<std::size_t>(n) < len) && !sigismember(&old, SIGPIPE)) {
+  if ((n < 0 || static_cast<std::size_t>(n) < len) && (on_m || !sigismember(&old, SIGPIPE))) {
     timespec zero{};
     sigtimedwait(&pipe_set, nullptr, &zero);
   }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (!on_m) pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = e;
   return n;
 }
@@ -130,6 +133,17 @@ Result<std::size_t> FD::read(std::span<std::byte> p) {
   }
 }
 
+std::error_code FD::wait_read() {
+  if (!incref()) return make_error_code(io_errc::closed);
+  Ref ref{this};
+  std::lock_guard lock(rmu_);
+  // prepare drops a readiness the poller may have reported for bytes the
+  // last read took; the level-triggered poller reports bytes still there.
+  auto st = netpoll::prepare(pd, netpoll::Mode::Read);
+  if (st == netpoll::Status::Ok) st = netpoll::wait(pd, netpoll::Mode::Read);
+  return st == netpoll::Status::Ok ? std::error_code{} : poll_error(st);
+}
+
 Result<std::size_t> FD::write(std::span<const std::byte> p) {
   if (!incref()) return {0, make_error_code(io_errc::closed)};
   Ref ref{this};
@@ -153,12 +167,13 @@ Result<std::size_t> FD::write(std::span<const std::byte> p) {
   return {done, {}};
 }
 
-Result<std::size_t> FD::splice_drain(int pipe_wfd, std::size_t max) {
+Result<std::size_t> FD::splice_drain(int pipe_wfd, std::size_t max, bool wait_first) {
   if (!incref()) return {0, make_error_code(io_errc::closed)};
   Ref ref{this};
   std::lock_guard lock(rmu_);
-  if (auto st = netpoll::prepare(pd, netpoll::Mode::Read); st != netpoll::Status::Ok)
-    return {0, poll_error(st)};
+  auto st = netpoll::prepare(pd, netpoll::Mode::Read);
+  if (st == netpoll::Status::Ok && wait_first) st = netpoll::wait(pd, netpoll::Mode::Read);
+  if (st != netpoll::Status::Ok) return {0, poll_error(st)};
   for (;;) {
     // The pipe is empty, so EAGAIN means the socket has nothing to read.
     ssize_t n = ::splice(sysfd, nullptr, pipe_wfd, nullptr, max, SPLICE_F_NONBLOCK);

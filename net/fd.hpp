@@ -64,6 +64,10 @@ struct FD {
 
   // read: at least one byte, or eof (a stream's read of 0), or an error.
   Result<std::size_t> read(std::span<std::byte> p);
+  // wait_read parks until the socket is readable (or its deadline passes,
+  // or it is closed) without reading: for a caller that knows its last read
+  // emptied the socket, and so skips the read that would say EAGAIN.
+  std::error_code wait_read();
   // write: all of p, or the bytes written before the error.
   Result<std::size_t> write(std::span<const std::byte> p);
   // accept: a connected socket, non-blocking and close-on-exec; its address
@@ -82,8 +86,10 @@ struct FD {
   // this socket under the write lock, parking while the socket is full; on
   // an error it returns the bytes moved before it. Both honour deadlines and
   // close() as read and write do (Go's spliceDrain and splicePump,
-  // internal/poll/splice_linux.go).
-  Result<std::size_t> splice_drain(int pipe_wfd, std::size_t max);
+  // internal/poll/splice_linux.go). wait_first: the caller's last read
+  // emptied the socket (it moved less than was asked), so park for
+  // readiness before the splice, as wait_read, rather than after an EAGAIN.
+  Result<std::size_t> splice_drain(int pipe_wfd, std::size_t max, bool wait_first = false);
   // progress, if given, grows by each partial write as it happens (a slow
   // reader takes a pipe's worth in many writes).
   Result<std::size_t> splice_pump(int pipe_rfd, std::size_t in_pipe,

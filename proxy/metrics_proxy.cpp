@@ -63,7 +63,7 @@ void add_runtime_metrics(Registry& reg) {
   if (reg.has("gort_procs")) return;  // added already: one collector is enough
   struct Series {
     Gauge &procs, &alive, &ms, &spinning, &idle_ms, &idle_ps, &global, &timers, &stacks;
-    Counter &spawned, &switches, &steals, &stolen, &splice, &sendfile, &buffered;
+    Counter &spawned, &switches, &steals, &stolen, &splice, &sendfile, &buffered, &small;
     GaugeFamily& runq;
   };
   CounterFamily& copied =
@@ -85,6 +85,7 @@ void add_runtime_metrics(Registry& reg) {
       copied.with({"splice"}),
       copied.with({"sendfile"}),
       copied.with({"buffered"}),
+      copied.with({"small"}),
       reg.gauge_family("gort_run_queue_length", "Fibers in each P's local run queue.", {"p"}),
   };
   reg.add_collector([s] {
@@ -107,6 +108,7 @@ void add_runtime_metrics(Registry& reg) {
     s.splice.store(io.splice_bytes);
     s.sendfile.store(io.sendfile_bytes);
     s.buffered.store(io.buffered_bytes);
+    s.small.store(io.small_bytes);
   });
 }
 

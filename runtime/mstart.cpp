@@ -15,6 +15,9 @@
 #include "sched.hpp"
 #include "timers.hpp"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
 
 namespace gort::rt {
@@ -137,6 +140,19 @@ void wake_poller() {
   }
 }
 
+// block_sigpipe blocks SIGPIPE on the calling M's thread for its life. As
+// in Go, a fiber's write to a socket or pipe whose reader is gone fails with
+// EPIPE instead of killing the process. The net layer's splice and sendfile
+// (which have no MSG_NOSIGNAL) rely on it, and take a pending one after a
+// short call (net/fd.cpp, without_sigpipe); a signal mask change per call
+// would cost two system calls each.
+static void block_sigpipe() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 void newm(P* pp, bool spinning) {
   Sched& s = S();
   M* m = new M;
@@ -155,6 +171,7 @@ void mstart(M* m) {
   setm(m);
   ctx_init_thread(&m->g0);
   void* altstack = sigaltstack_init();
+  block_sigpipe();
   P* pp = m->nextp;
   m->nextp = nullptr;
   acquirep(m, pp);

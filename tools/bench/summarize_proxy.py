@@ -1,29 +1,43 @@
 #!/usr/bin/env python3
-"""Markdown summary of run-proxy-bench.sh's JSON lines: gort talk-proxy vs the Go talk proxy.
+"""Markdown summary of run-proxy-bench.sh's JSON lines: one proxy against its peers.
 
-Input lines are the harness's (lib/rec.py): "proxy" is gort, go or direct;
-bulk lines (mode "bulk": gbit_s, bytes, proxy_cpu_s, backend_cpu_s,
-mine_cpu_s = the iperf3 client, ...), loadgen's rr and connrate lines (rps
-or cps, requests or conns, proxy_cpu_s, loadgen_cpu_s, p50_us, p99_us,
-errors, ...), the syscall-count lines (mode "syscalls": syscalls {name:
-calls}, bytes, total_syscalls, context_switches, cpu_s), and {"error": ...}
-lines for runs that produced nothing.
+Input lines are the harness's (lib/rec.py): "proxy" is an IMPL name of
+run-proxy-bench.sh (gort, talk, go, nginx-w1, ...) or direct; bulk lines
+(mode "bulk": gbit_s, bytes, proxy_cpu_s, backend_cpu_s, mine_cpu_s = the
+iperf3 client, ...), loadgen's rr and connrate lines (rps or cps, requests
+or conns, proxy_cpu_s, loadgen_cpu_s, p50_us, p99_us, errors, ...), the
+syscall-count lines (mode "syscalls": syscalls {name: calls}, bytes,
+total_syscalls, context_switches, cpu_s), and {"error": ...} lines for runs
+that produced nothing.
 
-    summarize_proxy.py results.jsonl
+    summarize_proxy.py results.jsonl [IMPL...]
+
+IMPLs: the proxies in the order of the columns; the first is the one whose
+ratios to the others are printed (default: every proxy in the file, gort first).
 """
 import json
 import statistics
 import sys
 
-IMPLS = ("gort", "go")
 FOREIGN_FLAG = 10.0  # % of one core used by other processes: flag the cell
+TITLES = {"gort": "gort-proxy", "talk": "gort talk-proxy", "go": "Go talk proxy"}
 
-# family: (rate key, rate unit, work count key, work divisor, per-CPU unit)
+# family: (rate key, rate unit, work count key, work divisor, per-CPU unit, cost divisor, cost unit)
 FAMILIES = {
-    "bulk": ("gbit_s", "Gbit/s", "bytes", 1e9, "GB"),
-    "rr": ("rps", "req/s", "requests", 1e3, "kreq"),
-    "connrate": ("cps", "conns/s", "conns", 1.0, "conns"),
+    "bulk": ("gbit_s", "Gbit/s", "bytes", 1e9, "GB", 1e9, "GB"),
+    "rr": ("rps", "req/s", "requests", 1e3, "kreq", 1e5, "100k requests"),
+    "connrate": ("cps", "conns/s", "conns", 1.0, "conns", 1e5, "100k conns"),
 }
+
+
+def title(impl):
+    if impl in TITLES:
+        return TITLES[impl]
+    if impl.startswith("nginx-w"):
+        return f"nginx {impl[7:]}w"
+    if impl.startswith("haproxy-t"):
+        return f"HAProxy {impl[9:]}t"
+    return impl
 
 
 def family(test):
@@ -42,6 +56,12 @@ def per_cpu(r):
     return r[fam[2]] / fam[3] / cpu
 
 
+def cost(r):  # proxy CPU-seconds per GB, per 100k requests, per 100k conns
+    fam = FAMILIES.get(family(r["test"]))
+    cpu, work = r.get("proxy_cpu_s"), r.get(fam[2]) if fam else None
+    return cpu / (work / fam[5]) if fam and cpu and work else None
+
+
 def pct(r, key):
     v, wall = r.get(key), r.get("wall_s")
     return 100 * v / wall if v is not None and wall else None
@@ -55,7 +75,7 @@ def loadgen_pct(r):
 def fmt(v, nd=None):
     if nd is None:
         a = abs(v)
-        nd = 0 if a >= 100 else 1 if a >= 10 else 2
+        nd = 0 if a >= 100 else 1 if a >= 10 else 2 if a >= 0.1 else 3
     return f"{v:,.{nd}f}"
 
 
@@ -79,14 +99,21 @@ def med(rs, f):
 
 
 def ratio(a, b):
-    return f"**{a / b:.2f}**" if a is not None and b else "-"
+    if a is None or not b:
+        return "-"
+    x = a / b
+    return f"**{x:.2f}**" if x >= 1 else f"{x:.2f}"
 
 
 def name(test):
     return test.replace("bulk-P", "bulk, P=").replace("rr-c", "rr, c=").replace("connrate-c", "connrate, c=")
 
 
-def main(path):
+def row(cells):
+    return "| " + " | ".join(cells) + " |"
+
+
+def main(path, impls):
     recs = [json.loads(line) for line in open(path) if line.strip()]
     by, tests = {}, []
     for r in recs:
@@ -95,55 +122,81 @@ def main(path):
         if r["test"] not in tests:
             tests.append(r["test"])
         by.setdefault((r["test"], r["proxy"]), []).append(r)
+    present = [p for p in dict.fromkeys(r["proxy"] for r in recs) if p != "direct"]
+    if not impls:
+        impls = sorted(present, key=lambda p: (p != "gort", p != "talk", present.index(p)))
+    impls = [i for i in impls if i in present]
+    if not impls:
+        print("(no measurements)")
+        return
+    main_impl, peers = impls[0], impls[1:]
+    heads = [title(i) for i in impls]
 
-    for fam, title in (("bulk", "Bulk throughput"), ("rr", "Request/response (64 B ping-pong, persistent conns)"),
-                       ("connrate", "Connection rate (connect, one 64 B exchange, close)")):
+    for fam, what in (("bulk", "Bulk throughput"), ("rr", "Request/response (64 B ping-pong, persistent conns)"),
+                      ("connrate", "Connection rate (connect, one 64 B exchange, close)")):
         ftests = [t for t in tests if family(t) == fam]
         if not ftests:
             continue
-        key, unit, _, _, work = FAMILIES[fam]
-        print(f"**{title}**")
+        key, unit, _, _, work, _, cost_unit = FAMILIES[fam]
+        rate = lambda r: r.get(key)  # noqa: E731
+        print(f"**{what}: {unit}**")
         print()
-        print(f"| test | direct {unit} | gort {unit} | Go {unit} | gort/Go | gort proxy CPU % | Go proxy CPU % "
-              f"| gort {work} per proxy CPU-s | Go {work} per proxy CPU-s | gort/Go |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print(row(["test", "direct"] + heads))
+        print(row(["---"] * (len(impls) + 2)))
         for t in ftests:
-            d, g, go = by.get((t, "direct"), []), by.get((t, "gort"), []), by.get((t, "go"), [])
-            rate = lambda r: r.get(key)  # noqa: E731
-            print(f"| {name(t)} | {cell(d, rate)} | {cell(g, rate)} | {cell(go, rate)} | "
-                  f"{ratio(med(g, rate), med(go, rate))} | "
-                  f"{cell(g, lambda r: pct(r, 'proxy_cpu_s'))} | {cell(go, lambda r: pct(r, 'proxy_cpu_s'))} | "
-                  f"{cell(g, per_cpu)} | {cell(go, per_cpu)} | {ratio(med(g, per_cpu), med(go, per_cpu))} |")
-        if fam == "bulk":
-            cps = []
-            for t in ftests:
-                g, go = med(by.get((t, "gort"), []), per_cpu), med(by.get((t, "go"), []), per_cpu)
-                if g and go:
-                    cps.append(f"{name(t)}: gort {1 / g:.2f}, Go {1 / go:.2f}")
-            if cps:
-                print()
-                print("Proxy CPU-seconds per GB (the inverse of the medians): " + "; ".join(cps) + ".")
+            print(row([name(t), cell(by.get((t, "direct"), []), rate)] +
+                      [cell(by.get((t, i), []), rate) for i in impls]))
+        print()
+        print(f"{what}: {work} per proxy CPU-second (proxy CPU-seconds per {cost_unit})")
+        print()
+        print(row(["test"] + heads))
+        print(row(["---"] * (len(impls) + 1)))
+        for t in ftests:
+            cs = []
+            for i in impls:
+                rs = by.get((t, i), [])
+                c = med(rs, cost)
+                cs.append(cell(rs, per_cpu) + (f" ({fmt(c)})" if c is not None else ""))
+            print(row([name(t)] + cs))
+        print()
         if fam in ("rr", "connrate"):
-            lat = []
             for t in ftests:
-                for impl in ("direct",) + IMPLS:
+                lat = []
+                for impl in ["direct"] + impls:
                     rs = by.get((t, impl), [])
                     p50, p99 = med(rs, lambda r: r.get("p50_us")), med(rs, lambda r: r.get("p99_us"))
                     errs = sum(r.get("errors") or 0 for r in rs)
                     if p50 is not None:
-                        lat.append(f"{impl} {fmt(p50)} / {fmt(p99)}" + (f" ({errs} errors)" if errs else ""))
+                        lat.append(f"{title(impl)} {fmt(p50)} / {fmt(p99)}" + (f" ({errs} errors)" if errs else ""))
                 if lat:
-                    print()
-                    print(f"{name(t)}: p50 / p99 µs: " + ", ".join(lat) + ".")
-                    lat = []
+                    print(f"- {name(t)}: p50 / p99 µs: " + ", ".join(lat) + ".")
+            print()
+
+    if peers and tests:
+        print(f"**{title(main_impl)} / each peer** (medians; throughput ratio, then work per proxy CPU-second ratio; "
+              "bold: ahead)")
+        print()
+        print(row(["test"] + [f"vs {title(p)}" for p in peers] + ["vs direct (throughput)"]))
+        print(row(["---"] * (len(peers) + 2)))
+        for t in tests:
+            key = FAMILIES[family(t)][0]
+            rate = lambda r, key=key: r.get(key)  # noqa: E731
+            g = by.get((t, main_impl), [])
+            cs = []
+            for p in peers:
+                o = by.get((t, p), [])
+                cs.append(f"{ratio(med(g, rate), med(o, rate))} / {ratio(med(g, per_cpu), med(o, per_cpu))}")
+            d = med(by.get((t, "direct"), []), rate)
+            cs.append(f"{med(g, rate) / d:.2f}" if d and med(g, rate) is not None else "-")
+            print(row([name(t)] + cs))
         print()
 
     if tests:
-        cpu_split(tests, by)
-    syscall_table({r["proxy"]: r for r in recs if r.get("mode") == "syscalls"})
+        cpu_split(tests, by, impls)
+    syscall_table(recs, impls)
 
 
-def cpu_split(tests, by):
+def cpu_split(tests, by, impls):
     print("**Where the CPU went** (medians, % of one core; the machine has 2 cores = 200 %; "
           "load generator = the iperf3 client for bulk, loadgen otherwise)")
     print()
@@ -151,7 +204,7 @@ def cpu_split(tests, by):
           "| other processes % (max) |")
     print("|---|---|---|---|---|---|---|---|")
     for t in tests:
-        for impl in ("direct",) + IMPLS:
+        for impl in ["direct"] + impls:
             rs = by.get((t, impl), [])
             if not ok(rs):
                 continue
@@ -162,66 +215,74 @@ def cpu_split(tests, by):
 
             foreign = max(vals(rs, lambda r: pct(r, "foreign_cpu_s")) or [0])
             flag = " **(noisy)**" if foreign > FOREIGN_FLAG else ""
-            print(f"| {name(t)} | {impl} | {m(lambda r: pct(r, 'proxy_cpu_s'))} | "
+            print(f"| {name(t)} | {title(impl)} | {m(lambda r: pct(r, 'proxy_cpu_s'))} | "
                   f"{m(lambda r: pct(r, 'backend_cpu_s'))} | {m(loadgen_pct)} | "
                   f"{m(lambda r: pct(r, 'kthread_cpu_s'))} | {m(lambda r: r.get('sys_busy_pct'))} | "
                   f"{fmt(foreign)}{flag} |")
     print()
 
 
+def syscall_table(recs, impls):
+    for kind, unit, key, div, load in (("bulk", "MB moved", "bytes", 1e6, "one iperf3 -P 1 run"),
+                                       ("rr", "request", "requests", 1.0, "one loadgen -mode rr -c 64 run")):
+        st = {r["proxy"]: r for r in recs if r.get("mode") == "syscalls" and r.get("kind", "bulk") == kind}
+        ks = [i for i in impls if i in st]
+        if ks:
+            syscall_kind(st, ks, unit, key, div, load)
 
-def syscall_table(st):
-    if st:
-        tool = next(iter(st.values())).get("tool", "?")
-        how = ("perf stat, syscall tracepoints" if tool == "perf"
-               else "strace -f -c, which slows the proxy: only the counts mean anything")
-        print(f"**System calls of a bulk proxy per MB moved** (one fresh proxy for one iperf3 -P 1 run, "
-              f"counted over its whole life; {how})")
-        print()
-        mb = {i: (st[i].get("bytes") or 0) / 1e6 for i in IMPLS if i in st}
 
-        def per_mb(impl, n):
-            return n / mb[impl] if n is not None and mb.get(impl) else None
+def syscall_kind(st, impls, unit, key, div, load):
+    tool = st[impls[0]].get("tool", "?")
+    how = ("perf stat, syscall tracepoints" if tool == "perf"
+           else "strace -f -c, which slows the proxy: only the counts mean anything")
+    print(f"**System calls per {unit}** (a fresh proxy for {load}, counted over its whole life; {how})")
+    print()
+    work = {i: (st[i].get(key) or 0) / div for i in impls}
 
-        def show(v, nd=2):
-            return f"{v:,.{nd}f}" if v is not None else "-"
+    def calls(i):
+        return st[i].get("syscalls", {})
 
-        names = []
-        for impl in IMPLS:
-            for k, _ in sorted(st.get(impl, {}).get("syscalls", {}).items(), key=lambda kv: -kv[1]):
-                if k not in names:
-                    names.append(k)
-        print("| per MB | gort | Go |")
-        print("|---|---|---|")
-        listed = {i: 0 for i in IMPLS}
-        for k in names:
-            rs = {i: per_mb(i, st.get(i, {}).get("syscalls", {}).get(k)) for i in IMPLS}
-            if max(v or 0 for v in rs.values()) < 0.05:  # counted in "other system calls"
-                continue
-            for i in IMPLS:
-                listed[i] += st.get(i, {}).get("syscalls", {}).get(k) or 0
-            print(f"| {k} | {' | '.join(show(rs[i]) for i in IMPLS)} |")
-        tot = {i: st.get(i, {}).get("total_syscalls") for i in IMPLS}
-        print(f"| other system calls | {' | '.join(show(per_mb(i, tot[i] - listed[i] if tot[i] else None)) for i in IMPLS)} |")
-        print(f"| all system calls | {' | '.join(show(per_mb(i, tot[i])) for i in IMPLS)} |")
-        if any(st.get(i, {}).get("context_switches") is not None for i in IMPLS):
-            print(f"| context switches | "
-                  f"{' | '.join(show(per_mb(i, st.get(i, {}).get('context_switches'))) for i in IMPLS)} |")
-        if any(st.get(i, {}).get("cpu_s") for i in IMPLS):
-            print(f"| proxy CPU-ms per MB (CPU-s per GB) | "
-                  f"{' | '.join(show(per_mb(i, 1e3 * st[i]['cpu_s']) if st.get(i, {}).get('cpu_s') else None, 3) for i in IMPLS)} |")
-        bytes_per_splice = {i: (st[i]["bytes"] / st[i]["syscalls"]["splice"] * 2
-                                if st.get(i, {}).get("bytes") and st[i].get("syscalls", {}).get("splice") else None)
-                            for i in IMPLS}
-        print(f"| KiB per splice round (2 splices) | "
-              f"{' | '.join(show(v / 1024 if v else None, 1) for v in bytes_per_splice.values())} |")
-        print(f"| (MB moved) | {' | '.join(show(mb.get(i), 0) for i in IMPLS)} |")
-        for impl in IMPLS:
-            if st.get(impl, {}).get("error"):
-                print(f"\n- {impl}: {st[impl]['error']}")
-        print()
+    def per(impl, n):
+        return n / work[impl] if n is not None and work.get(impl) else None
+
+    def show(v, nd=2):
+        return f"{v:,.{nd}f}" if v is not None else "-"
+
+    names = []
+    for impl in impls:
+        for k, _ in sorted(calls(impl).items(), key=lambda kv: -kv[1]):
+            if k not in names:
+                names.append(k)
+    print(row([f"per {unit}"] + [title(i) for i in impls]))
+    print(row(["---"] * (len(impls) + 1)))
+    listed = {i: 0 for i in impls}
+    for k in names:
+        rs = {i: per(i, calls(i).get(k)) for i in impls}
+        if max(v or 0 for v in rs.values()) < 0.05:  # counted in "other system calls"
+            continue
+        for i in impls:
+            listed[i] += calls(i).get(k) or 0
+        print(row([k] + [show(rs[i]) for i in impls]))
+    tot = {i: st[i].get("total_syscalls") for i in impls}
+    print(row(["other system calls"] + [show(per(i, tot[i] - listed[i] if tot[i] else None)) for i in impls]))
+    print(row(["all system calls"] + [show(per(i, tot[i])) for i in impls]))
+    if any(st[i].get("context_switches") is not None for i in impls):
+        print(row(["context switches"] + [show(per(i, st[i].get("context_switches"))) for i in impls]))
+    if any(st[i].get("cpu_s") for i in impls):
+        cpu_unit = "CPU-ms per MB (CPU-s per GB)" if key == "bytes" else "CPU-µs per request"
+        scale = 1e3 if key == "bytes" else 1e6
+        print(row([f"proxy {cpu_unit}"] +
+                  [show(per(i, scale * st[i]["cpu_s"]) if st[i].get("cpu_s") else None, 3 if key == "bytes" else 1)
+                   for i in impls]))
+    print(row([f"({unit.split()[0]}s, total)" if key == "bytes" else "(requests)"] +
+              [show(work.get(i), 0) for i in impls]))
+    for impl in impls:
+        if st[impl].get("error"):
+            print(f"\n- {title(impl)}: {st[impl]['error']}")
+    print()
+
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         sys.exit(__doc__)
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])

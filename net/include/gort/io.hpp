@@ -18,10 +18,13 @@
 // whose writes go to its conn) for the first three:
 //  - from a net::Conn (stream sockets, TCP or unix): splice(2), socket ->
 //    pipe -> socket, so the bytes never enter user space (net/splice.cpp:
-//    Go's internal/poll.Splice). The conns' read and write locks, deadlines
-//    and close() apply as to read and write: a passed deadline ends the copy
-//    with io_errc::timeout, a close with io_errc::closed. If the kernel
-//    refuses (EINVAL before any byte moved), copy takes the buffered loop.
+//    Go's internal/poll.Splice), for bulk; small messages (a read that does
+//    not fill 16 KiB) go through a pooled 16 KiB buffer instead, where a
+//    read and a write cost less than two splices. The conns' read and write
+//    locks, deadlines and close() apply as to read and write: a passed
+//    deadline ends the copy with io_errc::timeout, a close with
+//    io_errc::closed. If the kernel refuses splice (EINVAL), every round is
+//    a small one.
 //  - from an os::File: sendfile(2), file -> socket in the kernel
 //    (net/sendfile.cpp: Go's internal/poll.SendFile), from the file's offset
 //    on, which it advances. The socket's write deadline and close apply.
@@ -81,6 +84,7 @@ struct Stats {
   std::uint64_t splice_bytes = 0;    // conn to conn through splice(2)
   std::uint64_t sendfile_bytes = 0;  // file to conn through sendfile(2)
   std::uint64_t buffered_bytes = 0;  // the 32 KiB buffered loop, and a PrefixConn's prefix
+  std::uint64_t small_bytes = 0;     // conn to conn in small rounds (a 16 KiB buffer; net/splice.cpp)
 };
 Stats stats() noexcept;
 
