@@ -11,7 +11,9 @@
 //    retrying at once would spin. The sleep is on stop_, a Context that
 //    close() cancels, so closing ends it at once with io_errc::closed.
 //    Gort's accept() knows no deadline during the sleep: one that passes is
-//    seen at the next try.
+//    seen at the next try. Serve logs each back-off; here the listener's
+//    ListenConfig::accept_backoff hears of it (gort-proxy logs it), or
+//    nobody does.
 #include "fd.hpp"
 #include "sock.hpp"
 
@@ -62,6 +64,7 @@ Result<Listener> listen(std::string_view network, std::string_view address, cons
   Listener ln;
   ln.fd_ = std::move(fd);
   std::tie(ln.stop_, ln.cancel_) = with_cancel(background());
+  ln.backoff_ = cfg.accept_backoff;
   if (net == detail::Network::unix_stream && address[0] != '@') ln.unlink_ = address;
   return {std::move(ln), {}};
 }
@@ -76,6 +79,7 @@ Listener& Listener::operator=(Listener&& o) noexcept {
     stop_ = std::move(o.stop_);
     cancel_ = std::move(o.cancel_);
     unlink_ = std::move(o.unlink_);
+    backoff_ = std::move(o.backoff_);
   }
   return *this;
 }
@@ -98,6 +102,7 @@ Result<Conn> Listener::accept() {
     if (per_connection(err.value())) continue;
     if (!out_of_resources(err.value())) return {{}, err};
     delay = delay.count() == 0 ? kFirstDelay : std::min(2 * delay, kMaxDelay);
+    if (backoff_) backoff_(err, delay);
     if (!gort::sleep_for(stop_, delay)) return {{}, make_error_code(io_errc::closed)};
   }
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 namespace gort::proxy {
 
@@ -33,6 +34,12 @@ std::string Server::open(const Config& cfg, std::vector<std::unique_ptr<Bound>>*
     if (!kept) {
       net::ListenConfig lc;
       lc.reuse_port = l.reuse_port;
+      // Out of fds (or memory), accept backs off and retries (net/listen.cpp), and
+      // says so here: clients wait in the kernel's queue meanwhile.
+      lc.accept_backoff = [name = l.name](std::error_code e, std::chrono::milliseconds delay) {
+        std::fprintf(stderr, "gort-proxy: listener \"%s\": accept: %s; retrying in %lld ms\n", name.c_str(),
+                     e.message().c_str(), static_cast<long long>(delay.count()));
+      };
       auto r = net::listen("tcp", l.address, lc);
       if (r.err) return "listener \"" + l.name + "\": listen " + l.address + ": " + r.err.message();
       b->ln = std::move(r.value);

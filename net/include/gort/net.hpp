@@ -52,6 +52,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -160,6 +161,11 @@ class Conn {
 struct ListenConfig {
   int backlog = 0;          // the accept queue; 0: the kernel's maximum (net.core.somaxconn)
   bool reuse_port = false;  // SO_REUSEPORT: several listeners share the port (TCP)
+  // accept_backoff, if set, is called by accept before each back-off sleep
+  // (out of descriptors or memory: the error, and the sleep), from the
+  // accepting fiber: what http.Server logs as "Accept error: ...; retrying
+  // in ...". Without it, the back-off is silent.
+  std::function<void(std::error_code err, std::chrono::milliseconds delay)> accept_backoff;
 };
 
 // Listener is a listening socket (Go's TCPListener or UnixListener).
@@ -175,7 +181,8 @@ class Listener {
   // what Go's http.Server Serve loop rides out: a connection reset or
   // aborted before it was accepted is skipped; running out of descriptors
   // or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) is retried after a sleep of
-  // 5 ms doubling up to 1 s, which close() cuts short. Other errors return.
+  // 5 ms doubling up to 1 s, which close() cuts short (and reported first to
+  // ListenConfig::accept_backoff, if set). Other errors return.
   Result<Conn> accept();
   // close stops listening: a pending accept returns io_errc::closed. A unix
   // listener removes its socket file (not an abstract one).
@@ -190,6 +197,7 @@ class Listener {
   Context stop_;  // cancelled by close(): ends accept's back-off sleep
   CancelFunc cancel_;
   std::string unlink_;  // a unix socket's path, removed by close()
+  std::function<void(std::error_code, std::chrono::milliseconds)> backoff_;  // ListenConfig::accept_backoff
 };
 
 // listen announces on a local address (Go's net.Listen). Sockets get
