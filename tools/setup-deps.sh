@@ -17,12 +17,13 @@
 #   golang-go                                     Go, for the benchmark comparison
 #   python3                                       tool scripts
 #   python3-prometheus-client                     a strict parser of the proxy's metrics, in tests
+#   iperf3 iproute2 procps                        the proxy benchmark's load, ss and pgrep (tools/bench/)
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build g++ clang
   libboost-context-dev libev-dev doctest-dev libssl-dev libtomlplusplus-dev libclang-rt-14-dev
-  golang-go python3 python3-prometheus-client openssl curl ca-certificates
+  golang-go python3 python3-prometheus-client openssl curl ca-certificates iperf3 iproute2 procps
   haproxy nginx libnginx-mod-stream
 )
 
