@@ -198,7 +198,9 @@ def runtime_chart(recs, outdir):
                 bars.append((f"{label}, {procs} P", g / go))
     if not bars:
         return []
-    w, rowh, x0 = 900, 24, 380
+    rowh = 24
+    x0 = min(max(160, int(6.6 * max(len(b[0]) for b in bars)) + 16), 600)  # room for the longest label
+    w = x0 + 520
     h = 80 + rowh * len(bars) + 50
     top = nice_max(max(b[1] for b in bars) * 1.05)
     scale = (w - x0 - 40) / top
