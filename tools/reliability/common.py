@@ -25,7 +25,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "proxy"))
 
 from e2e.harness import (  # noqa: E402,F401
-    IO_TIMEOUT, ENV, Proc, Proxy, TestFailure, check, log, make_cert, parse_logfmt, SANITIZER_MARKS,
+    IO_TIMEOUT, ENV, Proc, Proxy, Skipped, TestFailure, check, log, make_cert, parse_logfmt, SANITIZER_MARKS,
 )
 from .streams import up_chunks, down_chunks, digest, header  # noqa: E402,F401
 
@@ -38,23 +38,27 @@ class Sizes:
     def setup(self):
         asan = ENV.sanitizer == "address"
         full = FULL
-        self.mode = ("FULL" if full else "SHORT") + (" (ASan+UBSan sizes)" if asan else "")
-        pick = lambda short, fullv, asanv=None: (asanv if asan and asanv is not None else (fullv if full else short))
+        self.mode = ("FULL" if full else "SHORT") + (" (ASan+UBSan sizes)" if asan and full else "")
+        def pick(short, fullv, asanv=None):  # asanv: ASan's FULL size (its SHORT one is short's)
+            if asan and asanv is not None:
+                return asanv if full else short
+            return fullv if full else short
+
         # The proxy holds 2 fds per connection: at most (hard RLIMIT_NOFILE - 128) / 2 of them.
         self.fd_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        self.conns = int(os.environ.get("CONNS", pick(1000, 10000, 2000 if full else 500)))
+        self.conns = int(os.environ.get("CONNS", pick(1000, 10000, 2000)))
         self.conns_wanted = self.conns
         self.conns = min(self.conns, (self.fd_hard - 128) // 2)
         self.conn_bytes = pick(8192, 16384, 8192)
-        self.kill_transfers = pick(8, 32, 8)
-        self.faulty = pick(60, 400, 60)
-        self.slowloris = int(os.environ.get("SLOWLORIS", pick(500, 5000, 1000 if full else 300)))
-        self.normal_requests = pick(200, 1000, 200)
-        self.exhaust_conns = pick(400, 800, 400)
-        self.malformed = pick(1500, 12000, 1500)
-        self.fuzz_seconds = int(os.environ.get("FUZZ_SECONDS", pick(20, 600, 20)))
-        self.soak_seconds = int(os.environ.get("SOAK_SECONDS", pick(30, 600, 30)))
-        self.soak_clients = pick(16, 32, 8)
+        self.kill_transfers = pick(8, 32, 16)
+        self.faulty = pick(60, 400, 200)
+        self.slowloris = int(os.environ.get("SLOWLORIS", pick(500, 5000, 1000)))
+        self.normal_requests = pick(200, 1000, 500)
+        self.exhaust_conns = pick(400, 800, 600)
+        self.malformed = pick(1500, 12000, 6000)
+        self.fuzz_seconds = int(os.environ.get("FUZZ_SECONDS", pick(20, 600)))
+        self.soak_seconds = int(os.environ.get("SOAK_SECONDS", pick(30, 600)))
+        self.soak_clients = pick(16, 32, 16)
 
 
 SIZES = Sizes()
@@ -180,11 +184,11 @@ def proxy_config(listeners, timeouts=None, access_log=None, max_connections=2000
     return "\n".join(out) + "\n"
 
 
-def start_proxy(listeners, name="gort-proxy", **kw):
+def start_proxy(listeners, name="gort-proxy", env=None, **kw):
     """A Proxy (harness) with its access log in a file: (proxy, ProxyProc, access log path)."""
     path = ENV.path(f"{name}.access.log")
     proxy = Proxy(proxy_config(listeners, access_log=path, **kw), listeners=tuple(n for n, _, _ in listeners),
-                  name=name)
+                  name=name, env=env)
     return proxy, ProxyProc(proxy.p.pid), path
 
 
@@ -242,6 +246,20 @@ def pipe_bound(pp):
                 soft = int(line.split()[3])
                 return 2 * min(256, soft // 16)
     return 512
+
+
+def settle_pipes(pp, base, timeout):
+    """Waits until the proxy's pipes are within the baseline's (the runtime's own) plus the splice
+    pool's bound (a copy that has just closed its sockets gives its pipe back a moment later)."""
+    bound = base["pipe"] + pipe_bound(pp)
+    deadline = time.monotonic() + timeout
+    while True:
+        f = pp.fds()
+        if f["pipe"] <= bound:
+            return f
+        check(time.monotonic() < deadline, f"proxy pipes {f['pipe']} over the splice pool's bound {bound} "
+                                           f"after {timeout:.0f} s: pipes leak")
+        time.sleep(0.1)
 
 
 def percentile(xs, p):
@@ -338,6 +356,7 @@ class Result:
         self.checks = []
         self.notes = []
         self.passed = None
+        self.skipped = None
         self.error = None
         self.seconds = 0.0
 

@@ -34,7 +34,7 @@ sys.dont_write_bytecode = True
 
 from . import common  # noqa: E402
 from .common import ENV, SIZES, Result, log, raise_nofile  # noqa: E402
-from e2e.harness import BACKENDS, kill_all  # noqa: E402
+from e2e.harness import BACKENDS, Skipped, kill_all  # noqa: E402
 from . import s1_concurrent, s2_upkill, s3_clients, s4_slowloris, s5_fds, s6_malformed, s7_soak  # noqa: E402
 
 SCENARIOS = {
@@ -72,39 +72,67 @@ def machine():
     }
 
 
+def scenario_text(r, key):
+    when = time.strftime("%H:%M UTC", time.gmtime(r.started))
+    lines = [f"<!-- scenario:{key} -->",
+             f"### {r.title}: {'skipped' if r.skipped else 'passed' if r.passed else 'FAILED'} "
+             f"({r.seconds:.0f} s, run at {when})", ""]
+    if r.skipped:
+        return "\n".join(lines + [f"Skipped: {r.skipped}.", ""]) + "\n"
+    lines += ["| figure | value |", "| --- | --- |"]
+    for k, v in r.figures.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{a}={b}" for a, b in v.items())
+        lines.append(f"| {k} | {str(v).replace('|', '/')} |")
+    lines.append("")
+    if r.checks:
+        lines.append("Checked:")
+        lines += [f"- {c}" for c in r.checks]
+        lines.append("")
+    for n in r.notes:
+        lines += [n, ""]
+    if r.error:
+        lines += ["Failure:", "", "```", r.error, "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def old_scenarios(section):
+    """{key: text} of the scenario subsections in an earlier report section."""
+    out = {}
+    parts = section.split("<!-- scenario:")
+    for p in parts[1:]:
+        k = p[:p.index(" -->")]
+        out[k] = "<!-- scenario:" + p.split("<!-- /run:")[0]
+    return out
+
+
 def write_report(path, results, info, seconds):
+    """Writes this run's section of the report (one per run kind: FULL or SHORT, and the build),
+    replacing the earlier one; scenarios not run this time (--only) keep their earlier text."""
     key = f"{'full' if common.FULL else 'short'}-{ENV.sanitizer or 'none'}"
     build = {"": "RelWithDebInfo", "address": "ASan+UBSan"}.get(ENV.sanitizer, ENV.sanitizer)
-    lines = [f"<!-- run:{key} -->",
+    old = open(path).read() if os.path.exists(path) else ""
+    start, end = f"<!-- run:{key} -->", f"<!-- /run:{key} -->\n"
+    earlier = old_scenarios(old[old.index(start):old.index(end)]) if start in old and end in old else {}
+    texts = dict(earlier)
+    ran = {}
+    for r, k in results:
+        texts[k] = scenario_text(r, k)
+        ran[k] = r.passed
+    verdicts = [ran.get(k, ": FAILED (" not in texts[k].split("\n")[1]) for k in sorted(texts)]
+    kept = [k for k in sorted(texts) if k not in ran]
+    lines = [start,
              f"## {SIZES.mode} run, {build} build",
              "",
-             f"- when: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds / 60:.1f} min in all",
+             f"- when: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds / 60:.1f} min"
+             + (f" (scenarios {', '.join(sorted(ran))}; {', '.join(kept)} from the earlier run)" if kept else " in all"),
              f"- machine: {info['machine']}",
              f"- commit: {info['commit']}",
              f"- gort-proxy: `{os.path.relpath(ENV.proxy, common.REPO)}` ({build}); Python {info['python']}",
              f"- durations: FUZZ_SECONDS={SIZES.fuzz_seconds}, SOAK_SECONDS={SIZES.soak_seconds}",
-             f"- verdict: **{'nothing lost: every check passed' if all(r.passed for r in results) else 'FAILED'}**",
+             f"- verdict: **{'nothing lost: every check passed' if all(verdicts) else 'FAILED'}**",
              ""]
-    for r in results:
-        lines += [f"### {r.title}: {'passed' if r.passed else 'FAILED'} ({r.seconds:.0f} s)", "",
-                  "| figure | value |", "| --- | --- |"]
-        for k, v in r.figures.items():
-            if isinstance(v, dict):
-                v = ", ".join(f"{a}={b}" for a, b in v.items())
-            lines.append(f"| {k} | {str(v).replace('|', '/')} |")
-        lines.append("")
-        if r.checks:
-            lines.append("Checked:")
-            lines += [f"- {c}" for c in r.checks]
-            lines.append("")
-        for n in r.notes:
-            lines += [n, ""]
-        if r.error:
-            lines += ["Failure:", "", "```", r.error, "```", ""]
-    lines.append(f"<!-- /run:{key} -->")
-    section = "\n".join(lines) + "\n"
-    old = open(path).read() if os.path.exists(path) else ""
-    start, end = f"<!-- run:{key} -->", f"<!-- /run:{key} -->\n"
+    section = "\n".join(lines) + "\n" + "".join(texts[k] for k in sorted(texts)) + end
     if start in old and end in old:
         a, b = old.index(start), old.index(end) + len(end)
         text = old[:a] + section + old[b:]
@@ -175,9 +203,13 @@ def main():
         t0 = time.monotonic()
         log(f"===== {key}")
         r = Result(key, SCENARIOS[key].TITLE)
+        r.started = time.time()
         try:
             SCENARIOS[key].run(r)
             r.passed = True
+        except Skipped as e:
+            r.passed, r.skipped = True, str(e)
+            log(f"SKIP {key}: {e}")
         except Exception as e:
             r.passed = False
             r.error = f"{type(e).__name__}: {e}"
@@ -195,15 +227,15 @@ def main():
             from e2e.harness import PROCS
             PROCS.clear()
         r.seconds = time.monotonic() - t0
-        results.append(r)
+        results.append((r, key))
         log(f"===== {key}: {'passed' if r.passed else 'FAILED'} in {r.seconds:.0f} s")
     seconds = time.monotonic() - t_all
     print("\nsummary:")
-    for r in results:
-        print(f"  {'PASS' if r.passed else 'FAIL'}  {r.title} ({r.seconds:.0f} s)" + (f": {r.error}" if r.error else ""))
+    for r, _ in results:
+        print(f"  {'SKIP' if r.skipped else 'PASS' if r.passed else 'FAIL'}  {r.title} ({r.seconds:.0f} s)" + (f": {r.error}" if r.error else ""))
     if a.out:
         write_report(a.out, results, info, seconds)
-    ok = all(r.passed for r in results)
+    ok = all(r.passed for r, _ in results)
     if ok and not os.environ.get("KEEP"):
         shutil.rmtree(ENV.tmp, ignore_errors=True)
     else:

@@ -1,19 +1,21 @@
 """s3_clients.py: scenario 3, clients that go away badly, mid-transfer
 (the backend streams to them, peer.py xfer) through a forward listener with
-an idle timeout of 3 s:
+an idle timeout of IDLE seconds, in three rounds, each measured on its own:
 
-  reset       SO_LINGER 0 then close (an RST) after some bytes each way
-  reset-early the same right after connecting
-  half-open   shutdown(SHUT_WR), then never read again and never close
-  killed      a client process SIGKILLed (the kernel closes its sockets)
-  stopped     a client process SIGSTOPped: it vanishes without a FIN or
-              an RST, its window full; only the idle timeout can end these
+  1. reset       SO_LINGER 0 then close (an RST) after some bytes each way;
+     reset-early the same right after connecting
+  2. killed      a client process SIGKILLed holding K conns (the kernel
+                 resets them): released well before the idle timeout
+  3. half-open   shutdown(SHUT_WR), then never read again and never close;
+     stopped     a client process SIGSTOPped: it vanishes without a FIN or
+                 an RST; only the idle timeout can end these
 
-Checked: the proxy stays up; its sockets return to the baseline (counted
-in /proc/PID/fd) while the half-open and stopped clients still hold theirs;
-the pipes it keeps are within the splice pool's bound; the backend sees
-every connection end; a normal transfer still works afterwards; the access
-log has a line for every connection.
+Checked after each round: the proxy's sockets return to the baseline
+(counted in /proc/PID/fd), in round 3 while the half-open and stopped
+clients still hold theirs; the pipes it keeps are within the splice pool's
+bound; the backend sees every connection end; the access log has a line
+per connection, the idle timeouts exactly round 3's; a normal transfer
+still works afterwards.
 """
 import os
 import signal
@@ -25,12 +27,12 @@ import time
 
 from .common import (
     SIZES, ENV, Peer, Proc, check, log, start_proxy, stop_proxy, access_records, count_ends, settle_fds,
-    wait_for, header, up_chunks, pipe_bound, open_conn, xfer_finish,
+    wait_for, header, up_chunks, pipe_bound, settle_pipes, open_conn, xfer_finish,
 )
 
 TITLE = "3. Clients that reset, half-close or vanish"
 
-IDLE = 3  # seconds
+IDLE = 8  # seconds
 
 CHILD = r"""
 import socket, sys, time
@@ -40,12 +42,12 @@ from reliability.streams import header, up_chunks
 conns = []
 for i in range(k):
     s = socket.create_connection(("127.0.0.1", port), timeout=20)
-    s.sendall(header(base + i, 1 << 30))
-    for c in up_chunks(base + i, 256 << 10):
+    s.sendall(header(base + i, 1 << 20))
+    for c in up_chunks(base + i, 64 << 10):
         s.sendall(c)
     got = 0
-    while got < 65536:
-        got += len(s.recv(65536))
+    while got < 16384:
+        got += len(s.recv(16384 - got))
     conns.append(s)
 print("ready", flush=True)
 time.sleep(3600)
@@ -90,40 +92,52 @@ def run(r):
         a = settle_fds(pp, base, 10 * ENV.slow, "after the resets")
         r.ok(f"{2 * k} resets: the proxy's sockets back to the baseline ({a['socket']})")
 
-        # half-open: SHUT_WR, then nothing (the socket stays open here)
+        script = ENV.path("s3-client.py")
+        with open(script, "w") as f:
+            f.write(CHILD)
+        repo_tools = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+        def kid(name, cid):
+            p = Proc([sys.executable, script, str(proxy.port), str(k), str(cid), repo_tools], f"s3-{name}")
+            p.wait_line("^ready$", key="out", timeout=60 * ENV.slow)
+            return p
+
+        # round 2: a client process SIGKILLed with k conns mid-transfer
+        killed = kid("killed", 20000)
+        held_k = pp.fds()
+        t_kill = time.monotonic()
+        os.kill(killed.p.pid, signal.SIGKILL)
+        faults["client process SIGKILLed"] = k
+        a = settle_fds(pp, base, IDLE / 2, f"after the SIGKILL (well before the {IDLE} s idle timeout)")
+        r.fig("SIGKILLed client", f"{k} conns ({held_k['socket'] - base['socket']} proxy sockets) released "
+                                  f"{time.monotonic() - t_kill:.1f} s after the kill")
+        r.ok(f"a SIGKILLed client's {k} conns: released in under {IDLE / 2:.0f} s (its kernel's resets), "
+             f"not by the {IDLE} s idle timeout")
+
+        # round 3: half-open (SHUT_WR, then nothing; the socket stays open here) and SIGSTOPped
         for i in range(k):
             s = start_mid_transfer(proxy.port, 10000 + i)
             s.shutdown(socket.SHUT_WR)
             held.append(s)
         faults["half-open (shutdown write, then silent)"] = k
-
-        # client processes: one SIGKILLed, one SIGSTOPped
-        kids = {}
-        for name, cid in (("killed", 20000), ("stopped", 30000)):
-            script = ENV.path("s3-client.py")
-            with open(script, "w") as f:
-                f.write(CHILD)
-            kids[name] = Proc([sys.executable, script, str(proxy.port), str(k), str(cid),
-                               os.path.dirname(os.path.dirname(os.path.abspath(__file__)))], f"s3-{name}")
-            kids[name].wait_line("^ready$", key="out", timeout=60)
+        stopped = kid("stopped", 30000)
         t_fault = time.monotonic()
-        os.kill(kids["killed"].p.pid, signal.SIGKILL)
-        os.kill(kids["stopped"].p.pid, signal.SIGSTOP)
-        faults["client process SIGKILLed"] = k
+        os.kill(stopped.p.pid, signal.SIGSTOP)
         faults["client process SIGSTOPped (no FIN, no RST)"] = k
         r.fig("faults injected", faults)
         peak = pp.fds()
-        a = settle_fds(pp, base, (IDLE + 10) * ENV.slow, "after the half-open, killed and stopped clients")
+        settle_fds(pp, base, (IDLE + 10) * ENV.slow, "after the half-open and stopped clients")
         took = time.monotonic() - t_fault
-        r.fig("proxy sockets", f"baseline {base['socket']}, with the faulty clients {peak['socket']}, "
-                               f"after {a['socket']} ({took:.1f} s after the kills, idle timeout {IDLE} s)")
-        r.fig("proxy pipes kept", f"{a['pipe']} (the splice pool's bound here: {pipe_bound(pp)})")
-        check(a["pipe"] <= pipe_bound(pp), f"pipes {a['pipe']} over the pool's bound")
-        r.ok("half-open, killed and stopped clients: the proxy's sockets back to the baseline while the "
-             "half-open and stopped clients still hold theirs; pipes within the pool's bound")
+        a = settle_pipes(pp, base, 10 * ENV.slow)
+        r.fig("proxy sockets", f"baseline {base['socket']}, with the half-open and stopped clients {peak['socket']}, "
+                               f"after {a['socket']} ({took:.1f} s after the SIGSTOP, idle timeout {IDLE} s)")
+        r.fig("proxy pipe fds", f"{a['pipe']}: {base['pipe']} the runtime's own at the baseline, the rest the "
+                                f"splice pool's (its bound here: {pipe_bound(pp)} fds)")
+        r.ok("half-open and stopped clients: the proxy's sockets back to the baseline by the idle timeout, while "
+             "those clients still hold theirs; pipes within the pool's bound")
         wait_for(lambda: be.status()["active"] == 0, "the backend's conns all ended", 10 * ENV.slow)
         r.ok("the backend saw every connection end")
-        kids["stopped"].kill()
+        stopped.kill()
         for s in held:
             s.close()
 
@@ -142,8 +156,9 @@ def run(r):
         r.fig("access log", ends)
         total = 5 * k + 1
         check(len(recs) == total, f"{len(recs)} access log lines, {total} connections")
-        check(ends.get("idle_timeout", 0) >= k, f"the stopped clients' conns did not end by idle timeout: {ends}")
-        r.ok(f"{total} access log lines, one per connection; the stopped clients' by idle_timeout")
+        check(ends.get("idle_timeout", 0) == 2 * k, f"idle timeouts: {ends}, want exactly round 3's {2 * k}")
+        r.ok(f"{total} access log lines, one per connection; exactly the {2 * k} half-open and stopped ones "
+             "ended by idle_timeout")
     finally:
         for s in held:
             s.close()

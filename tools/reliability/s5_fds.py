@@ -17,7 +17,8 @@ import re
 import time
 
 from .common import (
-    SIZES, ENV, Peer, TestFailure, check, log, start_proxy, stop_proxy, access_records, count_ends, settle_fds, nofile,
+    SIZES, ENV, Peer, Skipped, TestFailure, check, log, start_proxy, stop_proxy, access_records,
+    count_ends, settle_fds, nofile,
 )
 
 TITLE = "5. Out of file descriptors (ulimit -n 256)"
@@ -26,9 +27,25 @@ LIMIT = 256
 HELLO = 3  # seconds: the sni listener's client_hello timeout
 
 
+def has_vptr_check(binary):
+    """Whether UBSan's vptr check is compiled into binary (its handler is linked)."""
+    import mmap
+    with open(binary, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        return m.find(b"__ubsan_handle_dynamic_type_cache_miss") >= 0
+
+
 def run(r):
     m = SIZES.exhaust_conns
     be = Peer("echo", "s5-backend")
+    if ENV.sanitizer == "address" and has_vptr_check(ENV.proxy):
+        # UBSan's vptr check reads an object's memory through a pipe before it trusts the object's
+        # type; a process with no fd left cannot make one, so UBSan reports "invalid vptr" at the
+        # first virtual call it has not cached, and gort builds UBSan unrecoverable. Seen here at
+        # std::error_code::message() and in proxy/metrics_proxy.cpp: false reports, and a dead
+        # proxy. (tests/net/listen_test.cpp frees its fds before anything virtual likewise.)
+        raise Skipped("not run with UBSan's vptr check: it needs a pipe, which a process out of fds cannot "
+                      "make (a false 'invalid vptr' report, fatal in gort's sanitizer builds); run it with an "
+                      "ASan+UBSan build compiled with -fno-sanitize=vptr")
     with nofile(LIMIT):
         proxy, pp, alog = start_proxy([
             ("main", [{"name": "fwd", "mode": "forward", "upstreams": [be.addr]}], None),

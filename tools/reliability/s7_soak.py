@@ -12,6 +12,7 @@ at least 10 s); the sockets back to the baseline once the load stops, the
 pipes within the splice pool's bound; the proxy's threads bounded.
 """
 import asyncio
+import os
 import random
 import socket
 import ssl
@@ -20,7 +21,7 @@ import time
 
 from .common import (
     SIZES, ENV, Peer, check, log, start_proxy, stop_proxy, access_records, count_ends, settle_fds, make_cert,
-    open_conn, xfer_finish, check_backend_records, pipe_bound, header, up_chunks,
+    open_conn, xfer_finish, check_backend_records, pipe_bound, settle_pipes, header, up_chunks,
 )
 
 TITLE = "7. Soak under mixed load: RSS and fds flat"
@@ -32,11 +33,21 @@ def run(r):
     cert = make_cert("soak", "soak.test")
     xb = Peer("xfer", "s7-xfer-backend")
     tb = Peer("tls", "s7-tls-backend", cert=cert)
+    env = None
+    if ENV.sanitizer == "address":
+        # ASan keeps freed memory in a quarantine (256 MiB by default) to catch use after free;
+        # filling it looks like growth. A 16 MiB one still catches recent frees and leaves RSS
+        # meaningful; leaks are also LeakSanitizer's to find, at exit (stop_proxy checks).
+        env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "detect_leaks=1")
+                   + ":quarantine_size_mb=16")
+        r.notes.append("Under ASan the proxy runs with `quarantine_size_mb=16` here: the default 256 MiB "
+                       "quarantine of freed memory fills over the soak and reads as growth; LeakSanitizer "
+                       "checks for leaks at exit.")
     proxy, pp, alog = start_proxy([
         ("fwd", [{"name": "fwd", "mode": "forward", "upstreams": [xb.addr]}], None),
         ("sni", [{"name": "soak", "mode": "passthrough", "sni": ["soak.test"], "upstreams": [tb.addr]}],
          {"client_hello": "2s"}),
-    ], name="s7-proxy")
+    ], name="s7-proxy", env=env)
     try:
         base = pp.fds()
         ctx = ssl.create_default_context(cafile=ENV.ca)
@@ -130,10 +141,10 @@ def run(r):
         r.fig("fds", f"baseline {base['total']} (sockets {base['socket']}), peak {fmax}, "
                      f"sampled: " + ", ".join(f"{s[0]:.0f}s={s[2]}" for s in samples[::max(1, len(samples) // 8)]))
         r.fig("threads", f"at most {tmax}")
-        after = settle_fds(pp, base, 20 * ENV.slow, "after the soak")
+        settle_fds(pp, base, 20 * ENV.slow, "after the soak")
+        after = settle_pipes(pp, base, 10 * ENV.slow)
         r.fig("fds after the load", f"{after['total']} (sockets {after['socket']}, pipes {after['pipe']}, "
                                     f"pool bound {pipe_bound(pp)})")
-        check(after["pipe"] <= pipe_bound(pp), "pipes over the pool's bound")
         r.ok("fds back to the baseline after the load (sockets exactly; pooled pipes within the bound)")
         st = xb.stop()
         check_backend_records(st["records"], expect)
