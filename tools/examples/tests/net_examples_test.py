@@ -4,6 +4,8 @@
     net_examples_test.py talk-accept   BIN
     net_examples_test.py talk-timeouts BIN
     net_examples_test.py proxy         BIN   (talk-proxy, in front of a python upstream)
+    net_examples_test.py sni           BIN   (talk-sni, routing to python upstreams by SNI)
+    net_examples_test.py tls           BIN   (talk-tls, with python ssl as the client)
     net_examples_test.py echo          BIN
     net_examples_test.py chat          BIN
 
@@ -20,10 +22,13 @@ import os
 import queue
 import random
 import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -801,10 +806,330 @@ def test_chat(binary):
         srv.stop()
 
 
+# ---------------------------------------------------------------- talk-sni
+
+
+def client_hello(server_name, alpn=None):
+    """A real ClientHello for server_name, as Python's OpenSSL writes it, made
+    in memory (no network): the first bytes a TLS client sends."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_side=False, server_hostname=server_name)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+    check(len(hello) > 5 and hello[0] == 22, f"python made no ClientHello: {hello[:10]!r}")
+    return hello
+
+
+class SinkUpstream:
+    """An upstream that reads until EOF, then answers "NAME SHA256HEX LEN\\n"
+    of what it read and `reply` bytes of Random(LEN), and closes: the client
+    learns which upstream it reached and what exactly arrived there."""
+
+    def __init__(self, name, reply=100_000):
+        self.name, self.reply = name, reply
+        self.ls = socket.create_server(("127.0.0.1", 0))
+        self.addr = f"127.0.0.1:{self.ls.getsockname()[1]}"
+        self.conns, self.errors = 0, []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns += 1
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        s.settimeout(IO_TIMEOUT)
+        try:
+            h, n = hashlib.sha256(), 0
+            while True:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    break
+                h.update(chunk)
+                n += len(chunk)
+            s.sendall(f"{self.name} {h.hexdigest()} {n}\n".encode() + random.Random(n).randbytes(self.reply))
+        except Exception as e:  # reported by the test
+            with self.lock:
+                self.errors.append(f"upstream {self.name}: {e!r}")
+        finally:
+            s.close()
+
+    def expect(self, sent):
+        return f"{self.name} {hashlib.sha256(sent).hexdigest()} {len(sent)}\n".encode() + \
+            random.Random(len(sent)).randbytes(self.reply)
+
+    def close(self):
+        self.ls.close()
+
+
+class TLSEchoUpstream:
+    """A TLS echo server (python ssl) with a self-signed certificate for
+    `name`, made with the openssl command; None if there is no openssl."""
+
+    def __init__(self, name, tmpdir):
+        cert, key = os.path.join(tmpdir, "up.pem"), os.path.join(tmpdir, "up-key.pem")
+        try:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", f"/CN={name}",
+                            "-addext", f"subjectAltName=DNS:{name}"],
+                           check=True, capture_output=True, timeout=IO_TIMEOUT)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise FileNotFoundError(f"openssl: {e!r}")
+        self.cert = cert
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.ls = socket.create_server(("127.0.0.1", 0))
+        self.addr = f"127.0.0.1:{self.ls.getsockname()[1]}"
+        self.errors = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        s.settimeout(IO_TIMEOUT)
+        try:
+            with self.ctx.wrap_socket(s, server_side=True) as t:
+                while True:
+                    chunk = t.recv(1 << 16)
+                    if not chunk:
+                        break
+                    t.sendall(chunk)
+        except Exception as e:
+            self.errors.append(f"TLS upstream: {e!r}")
+        finally:
+            s.close()
+
+    def close(self):
+        self.ls.close()
+
+
+def test_talk_sni(binary):
+    a, b = SinkUpstream("A"), SinkUpstream("B")
+    tmpdir = tempfile.mkdtemp(prefix="talk-sni-")
+    try:
+        tls_up = TLSEchoUpstream("tls.test", tmpdir)
+    except FileNotFoundError as e:
+        tls_up = None
+        log(f"no openssl command ({e}): the end-to-end TLS check is skipped")
+    routes = f"a.test={a.addr},b.test={b.addr}" + (f",tls.test={tls_up.addr}" if tls_up else "")
+    srv = Server([binary, "--listen", "127.0.0.1:0", "--routes", routes, "--timeout", "300ms"])
+    try:
+        # A silent client first: it must hold neither the accept loop nor
+        # anyone else, and is dropped when its hello deadline passes.
+        silent = srv.connect()
+        silent_name = addr_str(silent.getsockname())
+        t_silent = time.monotonic()
+
+        # Each name reaches its upstream; the upstream sees the hello and the
+        # bytes after it exactly as the client sent them (the replay), and its
+        # answer comes back after the client's half-close.
+        for name, up, extra in (("a.test", a, 1 << 20), ("b.test", b, 1000)):
+            hello = client_hello(name, alpn=["h2", "http/1.1"])
+            body = hello + random.Random(name).randbytes(extra)
+            s = srv.connect()
+            s.sendall(body)
+            s.shutdown(socket.SHUT_WR)
+            got, _ = recv_until_eof(s, IO_TIMEOUT)
+            want = up.expect(body)
+            check(got[:80] == want[:80], f"{name}: the upstream saw other bytes: {got[:80]!r}, want {want[:80]!r}")
+            check(got == want, f"{name}: the reply differs ({len(got)} of {len(want)} bytes)")
+            me = addr_str(s.getsockname())
+            s.close()
+            srv.wait_stderr(re.escape(f"{me}: Received connection for SNI \"{name}\""))
+            line = srv.wait_stderr(re.escape(f"{me}: SNI \"{name}\" -> {up.addr}: Proxy connection finished with "
+                                             f"err = <nil>. ({len(body)} bytes up, {len(want)} down)"))
+            log(f"{name}: {len(hello)}-byte hello and {extra} more bytes reached upstream {up.name} byte for byte; "
+                f"{line}")
+
+        # A hello that trickles in, a few bytes at a time, is reassembled.
+        hello = client_hello("b.test")
+        s = srv.connect()
+        for k in range(0, 12):
+            s.sendall(hello[k:k + 1])
+            time.sleep(0.005)
+        s.sendall(hello[12:])
+        s.shutdown(socket.SHUT_WR)
+        got, _ = recv_until_eof(s, IO_TIMEOUT)
+        check(got == b.expect(hello), f"trickled hello: the reply differs: {got[:80]!r}")
+        s.close()
+        log("a hello sent a byte at a time was routed to B and replayed whole")
+
+        # The silent client was dropped at its deadline, not before, and the
+        # clients above were served meanwhile.
+        data, _ = recv_until_eof(silent, IO_TIMEOUT)
+        after = time.monotonic() - t_silent
+        check(data == b"", f"the silent client got bytes: {data!r}")
+        line = srv.wait_stderr(re.escape(f"{silent_name}: no ClientHello: i/o timeout"))
+        log(f"the silent client was dropped after {after * 1000:.0f} ms (served others meanwhile): {line}")
+        silent.close()
+
+        # No route for the name: closed, nothing dialed.
+        before = (a.conns, b.conns)
+        s = srv.connect()
+        s.sendall(client_hello("c.test"))
+        rest, _ = recv_until_eof(s, IO_TIMEOUT)
+        check(rest == b"", f"an unrouted client got bytes: {rest!r}")
+        me = addr_str(s.getsockname())
+        s.close()
+        line = srv.wait_stderr(re.escape(f"{me}: no route for SNI \"c.test\""))
+        check((a.conns, b.conns) == before, "an unrouted client made the proxy dial an upstream")
+        log(f"unknown name: closed, nothing dialed: {line}")
+
+        # Plain text is not a ClientHello.
+        s = srv.connect()
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        rest, _ = recv_until_eof(s, IO_TIMEOUT)
+        check(rest == b"", f"a plain-text client got bytes: {rest!r}")
+        me = addr_str(s.getsockname())
+        s.close()
+        line = srv.wait_stderr(re.escape(f"{me}: no ClientHello: not a TLS handshake"))
+        log(f"plain text refused: {line}")
+
+        # A whole TLS session through the router: the handshake is the
+        # upstream's, which talk-sni never decrypts.
+        if tls_up:
+            ctx = ssl.create_default_context(cafile=tls_up.cert)
+            t = ctx.wrap_socket(srv.connect(), server_hostname="tls.test")
+            check(t.getpeercert()["subject"] == ((("commonName", "tls.test"),),), "the upstream's certificate")
+            n = echo_exchange(t, random.Random(7), 200_000, 30_000)
+            version = t.version()
+            tls_close(t)
+            log(f"python ssl: a TLS session to tls.test through talk-sni echoed {n} bytes ({version})")
+            check(not tls_up.errors, f"{tls_up.errors}")
+        check(not a.errors and not b.errors, f"{a.errors + b.errors}")
+    finally:
+        srv.stop(expect_running=sys.exc_info()[0] is None)
+        a.close()
+        b.close()
+        if tls_up:
+            tls_up.close()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- talk-tls
+
+
+def tls_close(t):
+    """Send close_notify and wait for the server's (Python's unwrap)."""
+    try:
+        t.unwrap()
+    except (ssl.SSLError, OSError):
+        pass
+    t.close()
+
+
+def test_talk_tls(binary):
+    certs = tempfile.mkdtemp(prefix="talk-tls-")
+    up = Upstream()
+    try:
+        srv = Server([binary, "--listen", "127.0.0.1:0", "--certs", certs, "--timeout", "2s"])
+        try:
+            srv.wait_stderr(r"signed by .*ca\.pem \(a new CA\)")
+            ca = os.path.join(certs, "ca.pem")
+            check(os.path.exists(ca) and os.path.exists(os.path.join(certs, "localhost.pem")),
+                  f"no ca.pem or localhost.pem in {certs}: {os.listdir(certs)}")
+            ctx = ssl.create_default_context(cafile=ca)  # verifies the chain and the name
+
+            # By name: the certificate is for localhost, the greeting names the
+            # version and the SNI, and the echo is byte-exact.
+            s = srv.connect()
+            me = addr_str(s.getsockname())
+            t = ctx.wrap_socket(s, server_hostname="localhost")
+            pending = bytearray()
+            greeting = recv_line(t, pending).decode()
+            want = f'hello {me} over {t.version()}, SNI "localhost"\n'
+            check(greeting == want, f"greeting {greeting!r}, want {want!r}")
+            n = echo_exchange(t, random.Random(3), 300_000, 40_000)
+            tls_close(t)
+            srv.wait_stderr(re.escape(f'{me}: Received connection for SNI "localhost"'))
+            line = srv.wait_stderr(re.escape(f"{me}: Copied {n} bytes and ended with err = <nil>."))
+            log(f"python ssl trusted the dev CA for localhost ({greeting.strip()}); {n} bytes echoed; {line}")
+
+            # By address: the certificate's IP address is checked; no SNI is sent.
+            s = srv.connect()
+            me = addr_str(s.getsockname())
+            t = ctx.wrap_socket(s, server_hostname="127.0.0.1")
+            greeting = recv_line(t, bytearray()).decode()
+            check(greeting == f'hello {me} over {t.version()}, SNI ""\n', f"greeting by IP {greeting!r}")
+            tls_close(t)
+            log("by IP address: the certificate's 127.0.0.1 was accepted, no SNI sent")
+
+            # A client that does not trust the CA fails the handshake.
+            s = srv.connect()
+            try:
+                ssl.create_default_context().wrap_socket(s, server_hostname="localhost")
+                raise TestFailure("a client without the CA accepted the certificate")
+            except ssl.SSLCertVerificationError as e:
+                log(f"without the CA the client refuses: {e.verify_message}")
+            finally:
+                s.close()
+            srv.wait_stderr(r": handshake: ")
+
+            # Plain text is no ClientHello.
+            s = srv.connect()
+            s.sendall(b"hello\n")
+            rest, _ = recv_until_eof(s, IO_TIMEOUT)
+            check(rest == b"", f"a plain-text client got {rest!r}")
+            me = addr_str(s.getsockname())
+            s.close()
+            line = srv.wait_stderr(re.escape(f"{me}: no ClientHello: not a TLS handshake"))
+            log(f"plain text refused: {line}")
+        finally:
+            srv.stop(expect_running=sys.exc_info()[0] is None)
+
+        # Termination: the same certificates (the CA is reused), plaintext to
+        # a plain upstream, both ways.
+        upstream = f"127.0.0.1:{up.port}"
+        srv = Server([binary, "--listen", "127.0.0.1:0", "--certs", certs, "--upstream", upstream])
+        try:
+            srv.wait_stderr(r"signed by .*ca\.pem \(the existing CA\)")
+            s = srv.connect()
+            me = addr_str(s.getsockname())
+            t = ctx.wrap_socket(s, server_hostname="localhost")
+            head = b"echo 4000\n"
+            t.sendall(head)
+            check(recv_exact(t, len(head)) == head, "the upstream's echo of the header")
+            n = echo_exchange(t, random.Random(4), 500_000, 60_000)
+            tls_close(t)  # close_notify: the upstream sees EOF, closes, and so does talk-tls
+            total = len(head) + n
+            line = srv.wait_stderr(re.escape(f"{me}: Proxy connection finished with err = <nil>. "
+                                             f"({total} bytes up, {total} down)"))
+            check(4000 in up.seen_eof, "the upstream never saw the client's EOF")
+            check(not up.errors, f"{up.errors}")
+            log(f"TLS terminated, {total} bytes each way to the plain upstream: {line}")
+        finally:
+            srv.stop(expect_running=sys.exc_info()[0] is None)
+    finally:
+        up.close()
+        shutil.rmtree(certs, ignore_errors=True)
+
+
 TESTS = {
     "talk-accept": test_talk_accept,
     "talk-timeouts": test_talk_timeouts,
     "proxy": test_proxy,
+    "sni": test_talk_sni,
+    "tls": test_talk_tls,
     "echo": test_echo,
     "chat": test_chat,
 }
