@@ -17,6 +17,7 @@
 #   golang-go                                     Go, for the benchmark comparison
 #   python3                                       tool scripts
 #   python3-prometheus-client                     a strict parser of the proxy's metrics, in tests
+#   librsvg2-bin                                  rsvg-convert: rasterises gort-trace-svg's SVG in its tests (tools/trace/)
 #   iperf3 iproute2 procps                        the proxy benchmark's load, ss and pgrep (tools/bench/)
 set -euo pipefail
 
@@ -24,7 +25,7 @@ packages=(
   build-essential cmake ninja-build g++ clang
   libboost-context-dev libev-dev doctest-dev libssl-dev libtomlplusplus-dev libclang-rt-14-dev
   golang-go python3 python3-prometheus-client openssl curl ca-certificates iperf3 iproute2 procps
-  haproxy nginx libnginx-mod-stream
+  haproxy nginx libnginx-mod-stream librsvg2-bin
 )
 
 missing=()
