@@ -38,6 +38,7 @@
 
 #include "procs.hpp"
 #include "sched.hpp"
+#include "trace.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -122,6 +123,7 @@ void worker_main(Worker* w) {
     G* gp = c->gp;         // c is gone once gp runs
     pl.readying++;
     lk.unlock();
+    trace_ev(nullptr, TraceEv::BlockingLeave, gp->goid);
     S().nexternal.fetch_sub(1);
     ready(gp);
     lk.lock();
@@ -131,8 +133,9 @@ void worker_main(Worker* w) {
 }
 
 // submit is the park commit of blocking_call (on g0, gp off its stack).
-bool submit(G*, void* arg) {
+bool submit(G* gp, void* arg) {
   auto* c = static_cast<BlockingCall*>(arg);
+  if (tracing()) trace_emit(getm(), TraceEv::BlockingEnter, gp->goid);
   Pool& pl = pool();
   std::lock_guard lk(pl.mu);
   if (!pl.running) return true;  // the run is ending: park for good, abandoned with the rest

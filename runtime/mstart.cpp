@@ -14,6 +14,7 @@
 #include "panic.hpp"
 #include "sched.hpp"
 #include "timers.hpp"
+#include "trace.hpp"
 
 #include <pthread.h>
 #include <signal.h>
@@ -80,6 +81,9 @@ void startm(P* pp, bool spinning) {
   nm->spinning = spinning;
   nm->nextp = pp;
   lk.unlock();
+  if (tracing())
+    trace_emit(getm(), TraceEv::MUnpark, static_cast<std::uint64_t>(nm->id),
+               static_cast<std::uint64_t>(pp->id));
   nm->park.wakeup();
 }
 
@@ -94,6 +98,7 @@ void stopm(M* m, std::int64_t until) {
     s.poll_until.store(until);
   }
   lk.unlock();
+  trace_ev(m, TraceEv::MPark);
   if (timed) {
     // A timer added before poll_until was published did not wake us; look.
     std::int64_t e = earliest_timer();
@@ -164,11 +169,15 @@ void newm(P* pp, bool spinning) {
     m->rand = 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(m->id + 1);
     s.allm.push_back(m);
   }
+  if (tracing())
+    trace_emit(getm(), TraceEv::MUnpark, static_cast<std::uint64_t>(m->id),
+               pp ? static_cast<std::uint64_t>(pp->id) : ~0ull);
   m->thread = std::thread(mstart, m);
 }
 
 void mstart(M* m) {
   setm(m);
+  trace_ev(m, TraceEv::MStart);
   ctx_init_thread(&m->g0);
   void* altstack = sigaltstack_init();
   block_sigpipe();

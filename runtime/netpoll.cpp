@@ -23,6 +23,7 @@
 #include "panic.hpp"
 #include "sched.hpp"
 #include "sysmon.hpp"
+#include "trace.hpp"
 
 #include <poll.h>
 
@@ -135,6 +136,7 @@ bool netpollready(PollDesc* pd, int i, GQueue* out, bool blocking) {
   }
   if (gp) {
     casgstatus(gp, GStatus::Waiting, GStatus::Runnable);
+    if (tracing()) trace_emit(getm(), TraceEv::GoUnblock, gp->goid, 0);
     out->push_back(gp);
   }
   return keep;

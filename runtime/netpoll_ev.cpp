@@ -25,6 +25,7 @@
 
 #include "panic.hpp"
 #include "sched.hpp"
+#include "trace.hpp"
 
 #include <ev.h>
 #include <unistd.h>
@@ -182,6 +183,7 @@ bool netpoll(std::int64_t until, GQueue* out, std::uint64_t seen) {
     }
   }
   L->blocking = flags != EVRUN_NOWAIT;
+  const std::uint32_t before = out->size;
   ev_run(L->loop, flags);
   ev_timer_stop(L->loop, &L->until);
   L->out = nullptr;
@@ -189,6 +191,9 @@ bool netpoll(std::int64_t until, GQueue* out, std::uint64_t seen) {
   const std::int64_t now = nanotime();
   lastpoll.store(now, std::memory_order_relaxed);
   if (flags == EVRUN_NOWAIT && out->size != 0) lasthit.store(now, std::memory_order_relaxed);
+  // The poller's lane is the polling thread's (getm() is null for sysmon's).
+  if (out->size != before && tracing())
+    trace_emit(getm(), TraceEv::Netpoll, out->size - before, flags != EVRUN_NOWAIT);
   return true;
 }
 

@@ -3,6 +3,7 @@
 
 #include "g.hpp"
 #include "m.hpp"
+#include "trace.hpp"
 
 #include <cxxabi.h>
 #include <signal.h>
@@ -42,6 +43,7 @@ void die(const std::string& msg) {
     p += n;
     left -= static_cast<std::size_t>(n);
   }
+  trace_dying();  // a trace running: write it, after the message
   _exit(2);
 }
 

@@ -34,6 +34,7 @@
 #include "panic.hpp"
 #include "sched.hpp"
 #include "sysmon.hpp"
+#include "trace.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -68,6 +69,7 @@ void finish_switch(M* m) {
 // sysmon took the P while the G ran: then the global pools take its stack
 // and the G.
 void goexit0(M* m, G* gp, void*) {
+  trace_ev(m, TraceEv::GoExit, gp->goid);
   casgstatus(gp, GStatus::Running, GStatus::Dead);
   P* pp = m->p;
   if (pp) {
@@ -122,7 +124,11 @@ void requeue(M* m, G* gp, bool next) {
 void park_m(M* m, G* gp, void* arg) {
   auto* pa = static_cast<ParkArgs*>(arg);
   casgstatus(gp, GStatus::Running, GStatus::Waiting);
+  // Before the commit: once it ran, a waker may ready gp at once.
+  if (tracing())
+    trace_emit(m, TraceEv::GoBlock, gp->goid, 0, 0, gp->waitreason.load(std::memory_order_relaxed));
   if (!pa->commit(gp, pa->arg)) {
+    trace_ev(m, TraceEv::GoUnblock, gp->goid, gp->goid);  // the park was called off
     casgstatus(gp, GStatus::Waiting, GStatus::Runnable);
     requeue(m, gp, true);
   }
@@ -260,6 +266,7 @@ void switch_to_g(M* m, Context* from, G* gp) {
   P* pp = m->p;
   if (!gp->ctx.sp) gostart(pp, gp);
   casgstatus(gp, GStatus::Runnable, GStatus::Running);
+  trace_ev(m, TraceEv::GoStart, gp->goid);
   m->curg.store(gp, std::memory_order_release);
   pp->schedtick++;
   pp->n_switches.store(pp->n_switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -313,8 +320,13 @@ void gopark(bool (*commit)(G*, void*), void* arg, const char* reason) {
 
 void ready(G* gp) {
   casgstatus(gp, GStatus::Waiting, GStatus::Runnable);
+  M* m = getm();
+  if (tracing()) {  // before gp is queued: its start comes after
+    G* by = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
+    trace_emit(m, TraceEv::GoUnblock, gp->goid, by ? by->goid : 0);
+  }
   {
-    PinGuard pin(getm());
+    PinGuard pin(m);
     if (P* pp = pin.p()) {
       runqput(pp, gp, true);
     } else {
@@ -382,6 +394,10 @@ void detail::newproc_commit(Spawn s, void (*entry)(void*), const char* file, uns
     PinGuard pin(getm());
     P* pp = pin.p();
     gp->goid = new_goid(pp);
+    if (tracing()) {
+      G* parent = pin.m ? pin.m->curg.load(std::memory_order_relaxed) : nullptr;
+      trace_emit(pin.m, TraceEv::GoCreate, gp->goid, parent ? parent->goid : 0);
+    }
     casgstatus(gp, GStatus::Idle, GStatus::Runnable);
     if (pp) {
       pp->n_spawned.store(pp->n_spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -404,6 +420,7 @@ void yield() {
   // it is off its stack: the next G does that in finish_switch. Without a P
   // (sysmon took it) the slow path sends the yielder to the global queue.
   pin_outer(m);
+  trace_ev(m, TraceEv::GoYield, gp->goid);  // before the next G starts on this M
   P* pp = m->p;
   if (pp && pp->schedtick % kGlobalRunqInterval != 0 &&
       pp->timer0_when.load(std::memory_order_relaxed) == 0 && !S().exiting.load(std::memory_order_relaxed)) {

@@ -16,6 +16,7 @@
 #include "procs.hpp"
 #include "sched.hpp"
 #include "sysmon.hpp"
+#include "trace.hpp"
 
 #include <cstdio>
 #include <numeric>
@@ -110,6 +111,7 @@ int detail::run_main(const Config& cfg, std::function<int()> main) {
   blocking_start();
   stack_configure();
   stack_free(stack_alloc(s->stack_size));  // map the first stacks: learns how guards are made
+  trace_run_begin();                       // GORT_TRACE: from here on, main's creation included
 
   // The main G, queued globally; the first M picks it up.
   try {
@@ -118,6 +120,7 @@ int detail::run_main(const Config& cfg, std::function<int()> main) {
     *static_cast<std::function<int()>**>(sp.closure) = &main;  // run() outlives the main fiber
     newproc_commit(sp, main_fiber, "gort::run", 0);
   } catch (...) {
+    trace_run_end();
     blocking_stop();
     sched.store(nullptr);
     teardown(s);
@@ -158,6 +161,7 @@ int detail::run_main(const Config& cfg, std::function<int()> main) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  trace_run_end();  // write the trace (GORT_TRACE, or one still running)
   int code = s->exit_code;
   if (all_stopped) {
     sched.store(nullptr);

@@ -17,6 +17,7 @@
 //   sysmon.cpp    the monitor thread: takes the P of an M stuck in a fiber
 //                 (the retake handshake: sysmon.hpp)
 //   schedtrace.cpp  GORT_DEBUG, and the trace sysmon prints with schedtrace=N
+//   trace*.cpp    the execution tracer: event sites (trace.hpp), GORT_TRACE
 //   blocking.cpp  gort::blocking: a pool of plain threads for blocking calls
 //   run.cpp       gort::run: create Ps and Ms, wait for main, tear down
 //
@@ -28,6 +29,7 @@
 //   3. sched.mu
 //   4. sched.gfree_mu
 //   5. stack pool_mu (stack.cpp)
+//   6. a trace buffer's mu (trace.cpp): a leaf, nothing is taken under it
 // sched.mu, gfree_mu and the primitives' locks are the runtime's own
 // spin-then-sleep lock (lock.hpp). Sysmon takes a P with no lock held (the
 // handshake is lock-free, sysmon.hpp), then sched.mu in startm.

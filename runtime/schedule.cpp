@@ -27,6 +27,7 @@
 #include "panic.hpp"
 #include "sched.hpp"
 #include "timers.hpp"
+#include "trace.hpp"
 
 namespace gort::rt {
 
@@ -113,7 +114,10 @@ bool netpoll_block(M* m, std::int64_t until, GQueue* q) {
   }
   // A timer added before poll_until was published did not wake us: look.
   if (std::int64_t e = earliest_timer(); e > 0 && (until == 0 || e < until)) until = e;
-  if (until == 0 || until > nanotime()) netpoll(until, q, breaks);
+  if (until == 0 || until > nanotime()) {
+    trace_ev(m, TraceEv::MPark, 1);
+    netpoll(until, q, breaks);
+  }
   std::lock_guard lk(s.mu);
   s.poller = nullptr;
   s.poller_netpoll = false;

@@ -7,15 +7,23 @@
 // that G is most likely about to run on its own P. (Other Ps' due timers are
 // run by findrunnable before it steals, whether or not the M may spin.)
 #include "sched.hpp"
+#include "trace.hpp"
 
 namespace gort::rt {
 
 namespace {
 
-G* runqsteal(P* pp, P* p2, bool steal_runnext) {
+G* runqsteal(M* m, P* pp, P* p2, bool steal_runnext) {
   G* batch[kRunqSize / 2];
   std::uint32_t n = runqgrab(p2, batch, steal_runnext);
   if (n == 0) return nullptr;
+  if (tracing()) {
+    // The victim's M, for the arrow: the one that last ran a fiber on p2 (a hint).
+    const M* vm = p2->runm.load(std::memory_order_acquire);
+    const std::uint64_t victim =
+        static_cast<std::uint32_t>(p2->id) | (vm ? static_cast<std::uint64_t>(vm->id + 1) << 32 : 0);
+    trace_emit(m, TraceEv::Steal, victim, n, batch[n - 1]->goid);
+  }
   for (std::uint32_t i = 0; i + 1 < n; i++) runqput(pp, batch[i], false);
   pp->n_steals.store(pp->n_steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   pp->n_stolen.store(pp->n_stolen.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -46,7 +54,7 @@ G* stealwork(M* m) {
       if (S().exiting.load(std::memory_order_relaxed)) return nullptr;
       P* p2 = allp[pos];
       if (p2 == pp) continue;
-      if (G* gp = runqsteal(pp, p2, last)) return gp;
+      if (G* gp = runqsteal(m, pp, p2, last)) return gp;
     }
   }
   return nullptr;

@@ -48,6 +48,7 @@
 #include "panic.hpp"
 #include "sched.hpp"
 #include "schedtrace.hpp"
+#include "trace.hpp"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -159,6 +160,8 @@ int retake(Sched& s, std::vector<PTick>& ticks, std::int64_t now, bool debug) {
                    static_cast<unsigned long long>(goid), static_cast<long long>(m->id),
                    static_cast<long long>((now - t.since) / 1'000'000), pp->id);
     }
+    trace_ev(nullptr, TraceEv::Handoff, static_cast<std::uint64_t>(pp->id), static_cast<std::uint64_t>(m->id),
+             goid);
     t.since = now;
     n++;
     startm(pp, false);  // Go's handoffp: pp has work, so an M runs it now
@@ -178,6 +181,7 @@ void poll_network(std::int64_t now) {
 }
 
 void sysmon_main(Sysmon* mon) {
+  trace_set_thread_lane(kLaneSysmon);
   Sched& s = *mon->s;
   std::vector<PTick> ticks(s.allp.size());
   int idle = 0;
@@ -255,7 +259,8 @@ void pin_twice(M* m) {
 }
 
 namespace {
-void requeue_for_p(M*, G* gp, void*) {  // g0, on an M without a P
+void requeue_for_p(M* m, G* gp, void*) {  // g0, on an M without a P
+  trace_ev(m, TraceEv::GoPreempt, gp->goid);
   casgstatus(gp, GStatus::Running, GStatus::Runnable);
   globrunqput(gp);
   wakep();

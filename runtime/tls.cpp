@@ -1,5 +1,6 @@
-// tls.cpp: the runtime's only thread_local, behind accessors the compiler
-// cannot inline or treat as pure.
+// tls.cpp: the runtime's thread_locals (the M of a thread; the trace lane
+// of a thread that is not an M), behind accessors the compiler cannot
+// inline or treat as pure.
 //
 // A fiber may run on thread A, park, and resume on thread B. If the compiler
 // computed the address of a thread_local once in a function and kept it
@@ -9,6 +10,7 @@
 // computes the address afresh on the thread it runs on.
 #include "g.hpp"
 #include "m.hpp"
+#include "trace.hpp"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define GORT_OPAQUE __attribute__((noinline, noipa))
@@ -20,7 +22,8 @@ namespace gort::rt {
 
 namespace {
 thread_local M* tls_m = nullptr;
-}
+thread_local std::int32_t tls_lane = kLaneOutside;
+}  // namespace
 
 GORT_OPAQUE M* getm() { return tls_m; }
 
@@ -30,5 +33,9 @@ GORT_OPAQUE G* getg() {
 }
 
 GORT_OPAQUE void setm(M* m) { tls_m = m; }
+
+GORT_OPAQUE std::int32_t trace_thread_lane() { return tls_lane; }
+
+GORT_OPAQUE void trace_set_thread_lane(std::int32_t lane) { tls_lane = lane; }
 
 }  // namespace gort::rt

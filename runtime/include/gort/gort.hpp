@@ -15,4 +15,5 @@
 #include <gort/select.hpp>
 #include <gort/stats.hpp>
 #include <gort/time.hpp>
+#include <gort/trace.hpp>
 #include <gort/wait_group.hpp>
