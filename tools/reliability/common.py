@@ -44,11 +44,14 @@ class Sizes:
                 return asanv if full else short
             return fullv if full else short
 
-        # The proxy holds 2 fds per connection: at most (hard RLIMIT_NOFILE - 128) / 2 of them.
+        # A proxy holds 2 fds per connection: at most (hard RLIMIT_NOFILE - 128) / 2 of them.
+        # Past that, scenario 1 runs several gort-proxy processes on one port
+        # (SO_REUSEPORT, as a deployment that outgrows one process would).
         self.fd_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         self.conns = int(os.environ.get("CONNS", pick(1000, 10000, 2000)))
-        self.conns_wanted = self.conns
-        self.conns = min(self.conns, (self.fd_hard - 128) // 2)
+        per_proxy = (self.fd_hard - 128) // 2
+        # 3/4 of a proxy's room each: the kernel spreads conns by a hash, not evenly.
+        self.proxies = max(1, -(-self.conns // max(1, per_proxy * 3 // 4))) if self.conns > per_proxy else 1
         self.conn_bytes = pick(8192, 16384, 8192)
         self.kill_transfers = pick(8, 32, 16)
         self.faulty = pick(60, 400, 200)
@@ -155,9 +158,11 @@ class ProxyProc:
         return len(os.listdir(f"/proc/{self.pid}/task"))
 
 
-def proxy_config(listeners, timeouts=None, access_log=None, max_connections=20000, extra=""):
+def proxy_config(listeners, timeouts=None, access_log=None, max_connections=20000, extra="",
+                 address="127.0.0.1:0", reuse_port=False):
     """A config: listeners is [(name, [route dicts], listener timeouts or None)];
-    a route dict's values are written as TOML (str quoted, list of str)."""
+    a route dict's values are written as TOML (str quoted, list of str).
+    Every listener binds address, with SO_REUSEPORT if reuse_port."""
 
     def val(v):
         if isinstance(v, bool):
@@ -174,7 +179,9 @@ def proxy_config(listeners, timeouts=None, access_log=None, max_connections=2000
         out.append("[timeouts]")
         out += [f'{k} = "{v}"' for k, v in timeouts.items()]
     for name, routes, lt in listeners:
-        out += ["", "[[listener]]", f'name = "{name}"', 'address = "127.0.0.1:0"']
+        out += ["", "[[listener]]", f'name = "{name}"', f'address = "{address}"']
+        if reuse_port:
+            out.append("reuse_port = true")
         if lt:
             out.append("[listener.timeouts]")
             out += [f'{k} = "{v}"' for k, v in lt.items()]
