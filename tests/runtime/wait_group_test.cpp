@@ -78,3 +78,20 @@ TEST_CASE("WaitGroup: a negative counter is a panic") {
   CHECK(r.status == 2);
   CHECK(r.err.find("panic: std::logic_error: sync: negative WaitGroup counter") != std::string::npos);
 }
+
+TEST_CASE("WaitGroup: the waiter may destroy the group as soon as wait returns, while done is still returning") {
+  // The common shape: a WaitGroup local to the waiting fiber. Its last
+  // done() runs on another M; the waiter may see the zero counter without
+  // parking and free the group before done() has returned. With the group
+  // on the heap, ASan reports any touch after the delete, TSan the race.
+  for_each_procs([](int) {
+    for (int i = 0; i < 20000; i++) {
+      auto* wg = new gort::WaitGroup;
+      wg->add(1);
+      gort::go([wg] { wg->done(); });
+      if (i % 2) gort::yield();  // both orders: wait first, or done first
+      wg->wait();
+      delete wg;
+    }
+  });
+}

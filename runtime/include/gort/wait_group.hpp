@@ -27,9 +27,13 @@ class alignas(64) WaitGroup {
   void wait();
 
  private:
-  std::atomic<std::int64_t> count_{0};
-  std::atomic<std::uint32_t> lock_{0};  // runtime lock word guarding waiters_
+  // Go's state1: the counter in the high 32 bits, the number of waiters
+  // counted in the low 32, so that the done() that ends the count sees at
+  // once whether anyone waits (wait_group.cpp explains why that matters).
+  std::atomic<std::uint64_t> state_{0};
+  std::atomic<std::uint32_t> lock_{0};  // runtime lock word guarding waiters_ and wakes_
   void* waiters_ = nullptr;             // parked fibers (runtime Gs), a LIFO
+  std::uint32_t wakes_ = 0;             // wake-ups for counted waiters not yet on waiters_
 };
 
 }  // namespace gort
