@@ -167,13 +167,12 @@ Result<std::size_t> FD::write(std::span<const std::byte> p) {
   return {done, {}};
 }
 
-Result<std::size_t> FD::splice_drain(int pipe_wfd, std::size_t max, bool wait_first) {
+Result<std::size_t> FD::splice_drain(int pipe_wfd, std::size_t max) {
   if (!incref()) return {0, make_error_code(io_errc::closed)};
   Ref ref{this};
   std::lock_guard lock(rmu_);
-  auto st = netpoll::prepare(pd, netpoll::Mode::Read);
-  if (st == netpoll::Status::Ok && wait_first) st = netpoll::wait(pd, netpoll::Mode::Read);
-  if (st != netpoll::Status::Ok) return {0, poll_error(st)};
+  if (auto st = netpoll::prepare(pd, netpoll::Mode::Read); st != netpoll::Status::Ok)
+    return {0, poll_error(st)};
   for (;;) {
     // The pipe is empty, so EAGAIN means the socket has nothing to read.
     ssize_t n = ::splice(sysfd, nullptr, pipe_wfd, nullptr, max, SPLICE_F_NONBLOCK);

@@ -86,10 +86,8 @@ struct FD {
   // this socket under the write lock, parking while the socket is full; on
   // an error it returns the bytes moved before it. Both honour deadlines and
   // close() as read and write do (Go's spliceDrain and splicePump,
-  // internal/poll/splice_linux.go). wait_first: the caller's last read
-  // emptied the socket (it moved less than was asked), so park for
-  // readiness before the splice, as wait_read, rather than after an EAGAIN.
-  Result<std::size_t> splice_drain(int pipe_wfd, std::size_t max, bool wait_first = false);
+  // internal/poll/splice_linux.go).
+  Result<std::size_t> splice_drain(int pipe_wfd, std::size_t max);
   // progress, if given, grows by each partial write as it happens (a slow
   // reader takes a pipe's worth in many writes).
   Result<std::size_t> splice_pump(int pipe_rfd, std::size_t in_pipe,

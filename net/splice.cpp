@@ -195,8 +195,11 @@ struct Copy {
       }
       pipe = p;
     }
+    if (wait_first) {
+      if (auto err = s->wait_read()) return fail(err);
+    }
     max = std::min(max, pipe.size);
-    auto [in, derr] = s->splice_drain(pipe.wfd, max, wait_first);
+    auto [in, derr] = s->splice_drain(pipe.wfd, max);
     if (derr == std::errc::invalid_argument && !spliced) {
       // The kernel does not splice these descriptors: small rounds only.
       can_splice = splicing = false;
