@@ -165,7 +165,7 @@ struct ListenConfig {
   // (out of descriptors or memory: the error, and the sleep), from the
   // accepting fiber: what http.Server logs as "Accept error: ...; retrying
   // in ...". Without it, the back-off is silent.
-  std::function<void(std::error_code err, std::chrono::milliseconds delay)> accept_backoff;
+  std::function<void(std::error_code err, std::chrono::milliseconds delay)> accept_backoff = {};
 };
 
 // Listener is a listening socket (Go's TCPListener or UnixListener).
