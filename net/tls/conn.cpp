@@ -17,9 +17,15 @@
 //   smu  ssl, rbio, wbio, detail: held only around OpenSSL calls and BIO
 //        moves, never across a park. OpenSSL's error queue is per thread,
 //        so a call and the reading of its errors happen under one smu hold.
-// A reader takes wmu (under rmu) to flush what SSL_read wrote (a TLS 1.3
-// KeyUpdate answer, an alert); a writer never needs the input side (no
-// renegotiation).
+// A reader flushes what SSL_read wrote itself (a TLS 1.3 KeyUpdate answer,
+// an alert) only if it can take wmu at once (try_lock). It never waits for
+// it: a writer holds wmu while it parks in the conn's write, and when both
+// peers write more than the socket buffers hold, each writer waits for the
+// other's reader; a reader waiting for its own writer would deadlock the
+// pair. What a reader leaves in wbio goes out with the holder's next flush
+// (write() flushes once more before it lets go of wmu); a KeyUpdate answer
+// is due only before our next record anyway (RFC 8446, 4.6.3). A writer
+// never needs the input side (no renegotiation).
 //
 // Close (Go's activeCall): `active` holds a closed bit and twice the writes
 // in progress. close() sets the bit; with no write in progress it sends
@@ -244,6 +250,7 @@ Result<std::size_t> Conn::read(std::span<std::byte> buf) {
     bool out;
     {
       std::lock_guard sl(s.smu);
+      std::size_t queued = BIO_ctrl_pending(s.wbio);  // a writer's records, not yet flushed
       ERR_clear_error();
       n = SSL_read(s.ssl, buf.data(), static_cast<int>(std::min<std::size_t>(buf.size(), INT_MAX)));
       if (n <= 0) {
@@ -253,11 +260,11 @@ Result<std::size_t> Conn::read(std::span<std::byte> buf) {
         else if (code != SSL_ERROR_WANT_READ)
           err = detail::ssl_error(s.ssl, code, false, &s.detail);
       }
-      out = BIO_ctrl_pending(s.wbio) > 0;
+      out = BIO_ctrl_pending(s.wbio) > queued;  // SSL_read wrote something itself
     }
-    if (out) {
-      std::lock_guard wl(s.wmu);
-      s.flush();  // a write error is the writers' to report
+    if (out && s.wmu.try_lock()) {  // never wait for a writer (see the top of the file)
+      s.flush();                    // a write error is the writers' to report
+      s.wmu.unlock();
     }
     if (n > 0) return {static_cast<std::size_t>(n), {}};
     if (err) {
@@ -310,6 +317,7 @@ Result<std::size_t> Conn::write(std::span<const std::byte> buf) {
     if (auto e = s.flush()) return {done, e};
     done += static_cast<std::size_t>(n);
   }
+  if (auto e = s.flush()) return {done, e};  // what a reader left while we wrote
   return {done, {}};
 }
 
