@@ -9,9 +9,9 @@
 //    goes here, so a ping-pong pair runs back to back on one P, like a
 //    function call; runnext_streak bounds how often in a row it may jump the
 //    queue, so that it cannot starve the runq.
-//  - gfree: dead Gs to reuse, and stackcache: free default-size stacks, most
-//    recently used last, so the next fiber runs on a stack still in the
-//    cache (no lock: owner only).
+//  - gfree: dead Gs to reuse, and stackcache: free default-size stacks, both
+//    most recently freed last and reused first, so the next fiber gets a G
+//    and a stack still in the cache (no lock: owner only).
 //  - a timer heap (timers.cpp), under timers_mu.
 //
 // Fields are grouped by who may touch them.
@@ -55,7 +55,8 @@ struct alignas(64) P {
   std::uint32_t schedtick = 0;  // switches into a G (schedule() and yield's fast path);
                                 // sysmon watches n_switches, its atomic twin
   std::uint32_t runnext_streak = 0;
-  GQueue gfree;                               // dead Gs (stackless)
+  G* gfree[2 * kGfreeBatch];  // dead Gs (stackless), LIFO: gfree[ngfree - 1] is the newest
+  std::uint32_t ngfree = 0;
   std::vector<Stack> stackcache;              // free default-size stacks, LIFO
   std::uint64_t goid_next = 0, goid_end = 0;  // batch of fiber ids
   P* link = nullptr;                          // sched.pidle list (under sched.mu)

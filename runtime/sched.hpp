@@ -88,12 +88,12 @@ struct Sched {
   std::atomic<std::int64_t> poll_until{0};
 
   // --- gfree_mu protects gfree: dead Gs beyond what Ps keep, in batches of
-  // up to kGfreeBatch, so that a P hands over or takes a batch in O(1) under
-  // the lock (walking cold Gs under a lock stalls the other P). A lock of its
+  // up to kGfreeBatch pointers, so that a P hands over or takes a batch
+  // without touching a G under the lock (cold Gs would stall the other P). A lock of its
   // own (Go's sched.gFree.lock): spawning and exiting on different Ps pass
   // Gs through it all the time, and should not queue behind the run queue.
   Mutex gfree_mu;
-  std::vector<GQueue> gfree;
+  std::vector<GFreeBatch> gfree;
 
   // --- mu protects everything below ---
   Mutex mu;
