@@ -204,8 +204,8 @@ G* gnew(P* pp) {
       return gp;
     }
   }
-  G* gp = new G;
   std::lock_guard lk(S().mu);
+  G* gp = galloc(&S().gheap);
   S().allgs.push_back(gp);
   return gp;
 }

@@ -62,18 +62,21 @@ void teardown(Sched* s) {
     m->thread.join();
     delete m;
   }
+  bool kept = false;
   for (G* gp : s->allgs) {
     GStatus st = gp->status.load();
     if (st == GStatus::Idle || st == GStatus::Dead) {
       ctx_release(&gp->ctx);
-      delete gp;
+      gp->~G();
     } else {
+      kept = true;
       abandoned->push_back(gp);
 #if GORT_LSAN
       if (gp->stack) __lsan_register_root_region(gp->stack.lo, gp->stack.size);
 #endif
     }
   }
+  gheap_release(&s->gheap, kept);  // an abandoned G keeps its chunk (and the others) mapped
   for (P* pp : s->allp) {
     for (Stack st : pp->stackcache) stack_free(st);
     delete pp;

@@ -38,6 +38,7 @@
 #pragma once
 
 #include "g.hpp"
+#include "gheap.hpp"
 #include "lock.hpp"
 #include "m.hpp"
 #include "note.hpp"
@@ -102,6 +103,7 @@ struct Sched {
   std::deque<GBatch*> runq;  // the global run queue: a FIFO of batches (see globrunqget)
   std::vector<M*> allm;
   std::vector<G*> allgs;
+  GHeap gheap;                  // the memory of allgs (gheap.hpp)
   M* poller = nullptr;          // the M in the timed wait, if any
   bool poller_netpoll = false;  // ... and it waits in the netpoller (else on its note)
   std::int64_t mcount = 0;      // Ms made (ids)
