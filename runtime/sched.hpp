@@ -75,6 +75,7 @@ struct Sched {
   std::atomic<bool> exiting{false};             // main returned: Ms stop
   std::atomic<std::uint64_t> n_spawned_nop{0};  // spawns from threads without a P (and main)
   std::atomic<std::uint64_t> n_exited_nop{0};   // exits on Ms whose P sysmon took
+  std::atomic<std::uint64_t> n_retakes{0};      // Ps sysmon took from a fiber's M (written by sysmon)
   // Fibers parked on something the scheduler cannot see through: an fd in
   // the netpoller, a call in the blocking pool. While any exist the deadlock
   // check stays quiet (Go's checkdead gives up on netpoll waiters too).

@@ -28,6 +28,7 @@ Stats stats() {
   st.fibers_spawned = spawned;
   st.fibers_alive = spawned >= exited ? spawned - exited : 0;
   st.global_runq = static_cast<std::uint64_t>(s->runqsize.load(r));
+  st.retakes = s->n_retakes.load(r);
   st.spinning_ms = s->nmspinning.load(r);
   st.idle_ps = s->npidle.load(r);
   {

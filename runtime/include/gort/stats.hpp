@@ -24,6 +24,7 @@ struct Stats {
   int idle_ms = 0;                   // Ms asleep, waiting for work
   int idle_ps = 0;                   // Ps with nothing to run
   std::uint64_t timers = 0;          // pending timers (sleeping fibers)
+  std::uint64_t retakes = 0;         // Ps sysmon took from fibers that ran 10 ms without a switch
   std::uint64_t stacks_mapped = 0;   // fiber stacks mapped (in use or pooled)
 };
 
