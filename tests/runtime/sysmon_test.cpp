@@ -178,7 +178,7 @@ TEST_CASE(
   });
 }
 
-TEST_CASE("sysmon: a fiber that keeps spawning past 10 ms waits for a P, so no more fibers run than there are Ps") {
+TEST_CASE("sysmon: a fiber that keeps spawning past 10 ms waits for a P, so one P means one CPU") {
   // One P. The spawner works 20 us per go(), and each fiber it spawns
   // works 20 us too. After 10 ms sysmon hands the spawner's P (it has a
   // queue) to another M; the spawner's next go() must then wait for a P
