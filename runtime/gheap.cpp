@@ -2,23 +2,13 @@
 #include "gheap.hpp"
 
 #include "g.hpp"
+#include "lsan.hpp"
 #include "panic.hpp"
 
 #include <sys/mman.h>
 
 #include <cstdint>
 #include <new>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define GORT_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GORT_LSAN 1
-#endif
-#endif
-#if GORT_LSAN
-#include <sanitizer/lsan_interface.h>
-#endif
 
 namespace gort::rt {
 
@@ -58,13 +48,10 @@ G* galloc(GHeap* h) {
 
 void gheap_release(GHeap* h, bool keep) {
   for (void* c : h->chunks) {
-    if (!keep) {
+    if (keep)
+      lsan_root(c, kGChunk);  // the abandoned Gs' closures point into the heap
+    else
       ::munmap(c, kGChunk);
-      continue;
-    }
-#if GORT_LSAN
-    __lsan_register_root_region(c, kGChunk);  // the abandoned Gs' closures point into the heap
-#endif
   }
   h->chunks.clear();
   h->cur = h->end = nullptr;

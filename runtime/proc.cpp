@@ -360,15 +360,8 @@ detail::Spawn detail::newproc_begin(std::size_t stack_size, std::size_t closure_
   // of go() calls) gets a P back first, or waits in the global queue for one,
   // where Go would have preempted it. Spawning on without a P would queue
   // every new G under sched.mu, and run one thread more than there are Ps.
-  M* fm = getg() ? pin_with_p() : nullptr;
-  struct Unpin {
-    M* m;
-    ~Unpin() {
-      if (m) unpinp(m);
-    }
-  } unpin{fm};
-  PinGuard pin(fm ? nullptr : getm());  // a thread that is no fiber: as it is
-  P* pp = fm ? fm->p : pin.p();
+  PinGuard pin = getg() ? PinGuard(pin_with_p(), std::adopt_lock) : PinGuard(getm());
+  P* pp = pin.p();
   std::size_t size = stack_size ? stack_round(stack_size) : S().stack_size;
   G* gp = gnew(pp);
   gp->stack_size = size;

@@ -12,6 +12,7 @@
 // exit); everything else is freed, so that run() can be called again.
 #include <gort/run.hpp>
 
+#include "lsan.hpp"
 #include "panic.hpp"
 #include "procs.hpp"
 #include "sched.hpp"
@@ -22,17 +23,6 @@
 #include <numeric>
 #include <stdexcept>
 #include <thread>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define GORT_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GORT_LSAN 1
-#endif
-#endif
-#if GORT_LSAN
-#include <sanitizer/lsan_interface.h>
-#endif
 
 namespace gort::rt {
 
@@ -71,9 +61,7 @@ void teardown(Sched* s) {
     } else {
       kept = true;
       abandoned->push_back(gp);
-#if GORT_LSAN
-      if (gp->stack) __lsan_register_root_region(gp->stack.lo, gp->stack.size);
-#endif
+      if (gp->stack) lsan_root(gp->stack.lo, gp->stack.size);
     }
   }
   gheap_release(&s->gheap, kept);  // an abandoned G keeps its chunk (and the others) mapped

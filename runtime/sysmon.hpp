@@ -63,6 +63,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>  // std::adopt_lock
 
 #if defined(__SANITIZE_THREAD__)
 #define GORT_SYSMON_TSAN 1
@@ -126,6 +127,8 @@ struct PinGuard {
   M* m;
   bool outer;
   explicit PinGuard(M* m) : m(m), outer(m && pinp(m)) {}
+  // Takes over a pin already held (pin_with_p's), to end it.
+  PinGuard(M* pinned, std::adopt_lock_t) : m(pinned), outer(pinned != nullptr) {}
   ~PinGuard() {
     if (outer) unpinp(m);
   }

@@ -69,6 +69,14 @@ struct BlockingPeer {
     port = ntohs(a.sin_port);
     th = std::thread([this] { serve(); });
   }
+  // dial: a client conn to this peer for b.test, 60 s deadline, handshake not yet run.
+  tls::Conn dial(const TestPKI& pki) const {
+    tls::Conn c =
+        tls::client(net::dial("tcp", "127.0.0.1:" + std::to_string(port)).value, pki.client(), "b.test");
+    c.set_deadline(Clock::now() + 60s);
+    return c;
+  }
+
   ~BlockingPeer() {
     if (th.joinable()) th.join();
     if (lfd >= 0) ::close(lfd);
@@ -131,9 +139,7 @@ TEST_CASE("tls: a key update while our writer is blocked: the reader goes on, an
   for_each_procs([&](int) {
     BlockingPeer peer(pki, BlockingPeer::kKeyUpdate);
     REQUIRE_MESSAGE(peer.port != 0, peer.why);
-    tls::Conn c =
-        tls::client(net::dial("tcp", "127.0.0.1:" + std::to_string(peer.port)).value, pki.client(), "b.test");
-    c.set_deadline(Clock::now() + 60s);
+    tls::Conn c = peer.dial(pki);
     REQUIRE_FALSE(c.handshake());
     auto wrote = gort::Chan<gort::Result<std::size_t>>(1);
     gort::go([&] {
@@ -170,9 +176,7 @@ TEST_CASE("tls: a corrupt record fails the read at once while the writer is bloc
   for_each_procs([&](int) {
     BlockingPeer peer(pki, BlockingPeer::kCorrupt);
     REQUIRE_MESSAGE(peer.port != 0, peer.why);
-    tls::Conn c =
-        tls::client(net::dial("tcp", "127.0.0.1:" + std::to_string(peer.port)).value, pki.client(), "b.test");
-    c.set_deadline(Clock::now() + 60s);
+    tls::Conn c = peer.dial(pki);
     REQUIRE_FALSE(c.handshake());
     auto wrote = gort::Chan<gort::Result<std::size_t>>(1);
     gort::go([&] { wrote.send(c.write(up)); });
