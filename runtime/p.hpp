@@ -38,17 +38,20 @@ struct alignas(64) P {
 
   // --- Any thread (atomics) ---
   std::atomic<PStatus> status{PStatus::Idle};
+  // Each group on cache lines of its own: spinning Ms poll runqhead,
+  // runqtail, runnext and timer0_when of every P, while the owner writes
+  // runqtail, runnext and the counters at every spawn or switch.
   alignas(64) std::atomic<std::uint32_t> runqhead{0};  // thieves CAS this
   alignas(64) std::atomic<std::uint32_t> runqtail{0};  // only the owner stores
   std::atomic<G*> runq[kRunqSize];
-  std::atomic<G*> runnext{nullptr};
-  std::atomic<std::int64_t> timer0_when{0};  // earliest timer, 0 = none
+  alignas(64) std::atomic<G*> runnext{nullptr};
+  alignas(64) std::atomic<std::int64_t> timer0_when{0};  // earliest timer, 0 = none
   // runm: the M that last switched into a G on this P (execute stores it).
   // Sysmon's hint of whom to retake this P from; P::m is owner-only.
   std::atomic<M*> runm{nullptr};
 
   // Counters (owner writes, stats() reads).
-  std::atomic<std::uint64_t> n_switches{0}, n_steals{0}, n_stolen{0}, n_spawned{0}, n_exited{0};
+  alignas(64) std::atomic<std::uint64_t> n_switches{0}, n_steals{0}, n_stolen{0}, n_spawned{0}, n_exited{0};
 
   // --- The owner M only ---
   M* m = nullptr;               // M holding this P
@@ -82,5 +85,11 @@ std::uint32_t runqgrab(P* pp, G** batch, bool steal_runnext);
 // runqlen is pp's queue length including runnext (racy: for stats).
 std::uint32_t runqlen(const P* pp);
 bool runqempty(const P* pp);
+
+// runqfull: pp's ring has no free slot (owner only: thieves only free slots).
+inline bool runqfull(const P* pp) {
+  return pp->runqtail.load(std::memory_order_relaxed) - pp->runqhead.load(std::memory_order_relaxed) >=
+         kRunqSize;
+}
 
 }  // namespace gort::rt

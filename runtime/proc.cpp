@@ -11,11 +11,18 @@
 //                                   ctx_make()s it, then ctx_switch()
 //   switch_to        context_boost.cpp   jump_fcontext: now on the G's stack
 //   fiber_main       here           finish_switch(), runs the closure, then
-//                                   goexit: ctx_exit() to g0, which frees the G
+//                                   goexit: ctx_exit() to the next G of its P
+//                                   or to g0; goexit0 frees the G there
 // Every switch is followed by finish_switch() on the context that arrives: it
 // runs what the context that left asked for (m->after), once that context is
-// off its stack. yield() may switch straight to the next G; park and exit go
-// through g0.
+// off its stack. yield() and goexit switch straight to the next G when
+// schedule() would just take it from the P's runq (runq_fast), saving the
+// trip through g0; park goes through g0.
+//
+// go() on a fiber yields when the new G fills its P's ring (newproc_commit):
+// a loop of go() calls then runs its fibers in rounds of a ring, while their
+// Gs and stacks are still in the cache, instead of queueing all of them
+// (a million queued Gs are 300 MB) until sysmon takes the spawner's P.
 //
 // Park protocol. A G never puts itself on a wait queue and then switches
 // away in two steps another thread could interleave with: it locks the wait
@@ -42,6 +49,8 @@
 
 namespace gort::rt {
 
+void make_running(M* m, G* gp);
+
 namespace {
 
 std::atomic<std::uint64_t> goid_gen{0};  // fiber ids, handed to Ps in batches
@@ -66,11 +75,11 @@ void finish_switch(M* m) {
   }
 }
 
-// goexit0 finishes, on g0, a G whose function returned. m->p is null if
+// goexit0 finishes a G whose function returned, on the context that ran
+// next on its M: g0 or the next G (goexit's fast path). m->p is null if
 // sysmon took the P while the G ran: then the global pools take its stack
 // and the G.
 void goexit0(M* m, G* gp, void*) {
-  trace_ev(m, TraceEv::GoExit, gp->goid);
   casgstatus(gp, GStatus::Running, GStatus::Dead);
   P* pp = m->p;
   if (pp) {
@@ -89,6 +98,18 @@ void goexit0(M* m, G* gp, void*) {
   gfput(pp, gp);
 }
 
+// runq_fast returns the G schedule() would run next on m's P when that is
+// simply the head of the P's runq (no global-queue turn, no timer due, not
+// exiting), taken off the queue; else null. yield and goexit then switch to
+// it directly instead of through g0. m is pinned.
+G* runq_fast(M* m) {
+  P* pp = m->p;
+  if (!pp || pp->schedtick % kGlobalRunqInterval == 0 ||
+      pp->timer0_when.load(std::memory_order_relaxed) != 0 || S().exiting.load(std::memory_order_relaxed))
+    return nullptr;
+  return runqget(pp);
+}
+
 // fiber_main is the bottom frame of every fiber.
 void fiber_main(void* arg) {
   G* gp = static_cast<G*>(arg);
@@ -100,13 +121,21 @@ void fiber_main(void* arg) {
   } catch (...) {
     fatal_panic(gp->goid, std::current_exception());
   }
-  // goexit: leave the stack for good; g0 finishes the G in goexit0. Pin
-  // first: g0 uses m->p, and must see it null if sysmon took the P.
+  // goexit: leave the stack for good, to the next G of the P (not after
+  // main: its end ends the run) or to g0; whichever arrives finishes the G
+  // in goexit0. Pin first: goexit0 uses m->p, and must see it null if
+  // sysmon took the P.
   m = getm();
   pin_outer(m);
+  trace_ev(m, TraceEv::GoExit, gp->goid);
   m->after_g = gp;
   m->after = goexit0;
-  ctx_exit(&gp->ctx, &m->g0);
+  Context* to = &m->g0;
+  if (G* next = gp->is_main ? nullptr : runq_fast(m)) {
+    make_running(m, next);
+    to = &next->ctx;
+  }
+  ctx_exit(&gp->ctx, to);
 }
 
 struct ParkArgs {
@@ -271,9 +300,10 @@ void gostart(P* pp, G* gp) {
   ctx_make(&gp->ctx, gp->stack.lo, top - lo, fiber_main, gp);
 }
 
-// switch_to_g makes gp the running G of m and switches to it from `from`
-// (g0 or, on yield's fast path, the yielding G).
-void switch_to_g(M* m, Context* from, G* gp) {
+// make_running makes gp, taken off m's P's run queue, the running G of m
+// (Go's execute, less the switch): a stack if it never ran, its status,
+// m->curg. The caller then switches to gp->ctx.
+void make_running(M* m, G* gp) {
   P* pp = m->p;
   if (!gp->ctx.sp) gostart(pp, gp);
   casgstatus(gp, GStatus::Runnable, GStatus::Running);
@@ -281,13 +311,19 @@ void switch_to_g(M* m, Context* from, G* gp) {
   m->curg.store(gp, std::memory_order_release);
   pp->schedtick++;
   pp->n_switches.store(pp->n_switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+// switch_to_g makes gp the running G of m and switches to it from `from`
+// (g0 or, on yield's fast path, the yielding G).
+void switch_to_g(M* m, Context* from, G* gp) {
+  make_running(m, gp);
   ctx_switch(from, &gp->ctx);
 }
 
 void execute(M* m, G* gp) {
   setrunm(m->p, m);
   m->in_fiber.store(true, std::memory_order_relaxed);
-  switch_to_g(m, &m->g0, gp);  // run gp (and whatever it yields to) until a G switches back to g0
+  switch_to_g(m, &m->g0, gp);  // run gp (and what it yields or exits to) until a G switches to g0
   m->in_fiber.store(false, std::memory_order_relaxed);
   // Back on g0: the G that switched here left us what to do with it.
   m->curg.store(nullptr, std::memory_order_relaxed);
@@ -405,6 +441,7 @@ void detail::newproc_commit(Spawn s, void (*entry)(void*), const char* file, uns
   gp->spawn_file = file;
   gp->spawn_line = line;
   gp->entry = entry;
+  bool full = false;
   {
     PinGuard pin(getm());
     P* pp = pin.p();
@@ -417,37 +454,38 @@ void detail::newproc_commit(Spawn s, void (*entry)(void*), const char* file, uns
     if (pp) {
       pp->n_spawned.store(pp->n_spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       runqput(pp, gp, true);  // as Go: the new G runs next on this P
+      full = runqfull(pp);
     } else {
       S().n_spawned_nop.fetch_add(1, std::memory_order_relaxed);
       globrunqput(gp);
     }
   }
   wakep();  // needs no P
+  // A fiber that filled its P's ring yields, to run what it spawned (the top
+  // of the file says why). Go queues on: half the ring goes to the global
+  // queue at each overflow, until sysmon preempts the spawner after 10 ms.
+  if (full && getg()) yield();
 }
 
 void yield() {
   M* m = getm();
   G* gp = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (!gp) throw_outside_fiber("gort::yield");
-  // Fast path: when schedule() would just take the next G of this P (no
-  // global-queue turn, no timer due, not exiting), switch to it directly,
-  // skipping the trip through g0. The yielding G goes on the runq only once
-  // it is off its stack: the next G does that in finish_switch. Without a P
-  // (sysmon took it) the slow path sends the yielder to the global queue.
+  // Fast path: when schedule() would just take the next G of this P
+  // (runq_fast), switch to it directly, skipping the trip through g0. The
+  // yielding G goes on the runq only once it is off its stack: the next G
+  // does that in finish_switch. Without a P (sysmon took it) the slow path
+  // sends the yielder to the global queue.
   pin_outer(m);
   trace_ev(m, TraceEv::GoYield, gp->goid);  // before the next G starts on this M
-  P* pp = m->p;
-  if (pp && pp->schedtick % kGlobalRunqInterval != 0 &&
-      pp->timer0_when.load(std::memory_order_relaxed) == 0 && !S().exiting.load(std::memory_order_relaxed)) {
-    if (G* next = runqget(pp)) {
-      m->after = gosched_m;
-      m->after_g = gp;
-      switch_to_g(m, &gp->ctx, next);
-      m = getm();
-      finish_switch(m);
-      unpinp(m);
-      return;
-    }
+  if (G* next = runq_fast(m)) {
+    m->after = gosched_m;
+    m->after_g = gp;
+    switch_to_g(m, &gp->ctx, next);
+    m = getm();
+    finish_switch(m);
+    unpinp(m);
+    return;
   }
   mcall_pinned(m, gosched_m, nullptr);
 }

@@ -2,6 +2,7 @@
 // and the fiber-only calls made outside the runtime.
 #include "gort_test.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <set>
@@ -35,6 +36,32 @@ TEST_CASE("go: a million fibers are spawned and every one of them completes") {
     CHECK(st.procs == procs);
     CHECK(st.fibers_alive == 1);  // only main is left
     CHECK(st.fibers_spawned == kN + 1);
+  });
+}
+
+TEST_CASE("go: a loop of go() calls runs its fibers as it goes, so only a few rings of them wait") {
+  // The spawner never parks. Each time a go() fills its P's run queue, go()
+  // yields and the queued fibers run. Without that, every spawned fiber
+  // would wait (a million of them hold 300 MB) until sysmon took the
+  // spawner's P after 10 ms. A P holds at most 256 + 1 queued fibers and
+  // the global queue one overflow of 129, so 2 x 256 per P is a safe bound.
+  static constexpr int kN = gort_test::scaled(200'000);
+  for_each_procs([](int procs) {
+    std::atomic<int> finished{0};
+    gort::WaitGroup wg;
+    wg.add(kN);
+    int most_waiting = 0;  // spawned, not yet finished
+    for (int i = 0; i < kN; i++) {
+      gort::go([&] {
+        finished.fetch_add(1, std::memory_order_relaxed);
+        wg.done();
+      });
+      if (i % 16 == 0) most_waiting = std::max(most_waiting, i + 1 - finished.load());
+    }
+    wg.wait();
+    CAPTURE(most_waiting);
+    CHECK(most_waiting > 0);
+    CHECK(most_waiting <= 2 * 256 * procs);
   });
 }
 

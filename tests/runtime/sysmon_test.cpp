@@ -179,11 +179,12 @@ TEST_CASE(
 }
 
 TEST_CASE("sysmon: a fiber that keeps spawning past 10 ms waits for a P, so one P means one CPU") {
-  // One P. The spawner works 20 us per go(), and each fiber it spawns
+  // One P. The spawner works 50 us per go(), and each fiber it spawns
   // works 20 us too. After 10 ms sysmon hands the spawner's P (it has a
   // queue) to another M; the spawner's next go() must then wait for a P
   // (Go would preempt it) rather than go on spawning beside that M: two
-  // threads running fibers on one P would use two CPUs.
+  // threads running fibers on one P would use two CPUs. (200 fibers in
+  // 10 ms do not fill the P's run queue, which would make go() yield.)
   int rc = gort::run(gort::Config{.procs = 1}, [] {
     std::atomic<long> done{0};
     long spawned = 0;
@@ -191,7 +192,7 @@ TEST_CASE("sysmon: a fiber that keeps spawning past 10 ms waits for a P, so one 
     const double cpu0 = gort_test::cpu_seconds();
     const auto t0 = Clock::now();
     while (Clock::now() - t0 < 300ms) {
-      spin_for(20us);
+      spin_for(50us);
       gort::go([&] {
         spin_for(20us);
         done++;

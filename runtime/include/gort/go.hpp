@@ -9,6 +9,11 @@
 // The fiber becomes runnable at once; it runs on whichever M (OS thread) picks
 // it up, and may move between Ms every time it parks or yields.
 //
+// Called on a fiber, go() itself yields when the new fiber fills the run
+// queue of the caller's P (256): a loop of go() calls runs its fibers as it
+// goes. So, as after any call that may yield, the caller may continue on
+// another thread (docs/differences.md, section 4).
+//
 // An exception escaping f is a panic: the process prints it and exits 2.
 #pragma once
 
