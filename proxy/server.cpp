@@ -54,13 +54,23 @@ std::string Server::start(const Config& cfg) {
   quit_ = gort::Chan<int>(0);
   std::vector<std::unique_ptr<Bound>> fresh;
   if (std::string err = open(cfg, &fresh, {}); !err.empty()) return err;  // ~Bound closes what opened
-  std::lock_guard l(mu_);
-  bound_ = std::move(fresh);
-  for (auto& b : bound_) {
-    b->done.add(1);
-    gort::go([this, p = b.get()] { accept_loop(p); });
+  std::vector<Bound*> loops;
+  {
+    std::lock_guard l(mu_);
+    bound_ = std::move(fresh);
+    for (auto& b : bound_) {
+      b->done.add(1);
+      loops.push_back(b.get());
+    }
   }
+  start_loops(loops);
   return {};
+}
+
+// start_loops spawns the accept loops, outside mu_: go() may yield
+// (<gort/go.hpp>), and mu_ is a std::mutex, which must not be held then.
+void Server::start_loops(const std::vector<Bound*>& loops) {
+  for (Bound* p : loops) gort::go([this, p] { accept_loop(p); });
 }
 
 std::string Server::reload(const Config& cfg) {
@@ -71,7 +81,8 @@ std::string Server::reload(const Config& cfg) {
   }
   std::vector<std::unique_ptr<Bound>> fresh;
   if (std::string err = open(cfg, &fresh, current); !err.empty()) return err;  // nothing changed yet
-  std::lock_guard l(mu_);
+  std::vector<Bound*> loops;
+  std::unique_lock l(mu_);
   std::vector<std::unique_ptr<Bound>> next;
   for (auto& nb : fresh) {
     auto it =
@@ -82,7 +93,7 @@ std::string Server::reload(const Config& cfg) {
       next.push_back(std::move(*it));
     } else {  // a new address
       nb->done.add(1);
-      gort::go([this, p = nb.get()] { accept_loop(p); });
+      loops.push_back(nb.get());
       next.push_back(std::move(nb));
     }
   }
@@ -92,6 +103,8 @@ std::string Server::reload(const Config& cfg) {
     retired_.push_back(std::move(b));
   }
   bound_ = std::move(next);
+  l.unlock();
+  start_loops(loops);
   return {};
 }
 

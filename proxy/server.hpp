@@ -18,7 +18,8 @@
 //    max_connections, metrics and the access log are read at start only.
 //
 // Locks: mu_ protects bound_ and each Bound's state; active_mu_ protects
-// active_fds_. Neither is held across a park. Order: mu_, then active_mu_.
+// active_fds_. Neither is held across a park or a go() (which may yield).
+// Order: mu_, then active_mu_.
 #pragma once
 
 #include "access_log.hpp"
@@ -73,6 +74,7 @@ class Server {
   std::string open(const Config& cfg, std::vector<std::unique_ptr<Bound>>* out,
                    const std::vector<Bound*>& reuse);
   void accept_loop(Bound* b);
+  void start_loops(const std::vector<Bound*>& loops);
   void finish(ConnInfo& info);
 
   metrics::ProxyMetrics* metrics_;

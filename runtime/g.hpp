@@ -23,8 +23,10 @@
 //   Running   executing on an M; m->curg == this G.       owner: that M
 //   Waiting   parked (sleep, WaitGroup, later chan/IO);   owner: the wait queue
 //             on no run queue; stack suspended.           or timer that holds it
-//   Dead      finished; g0 of the M that ran it returns   owner: that M
-//             its stack to the P's cache and the G to gfree.
+//   Dead      finished; the next context on the M that    owner: that M
+//             ran it (g0, or the P's next G: goexit's
+//             fast path) returns its stack to the P's
+//             cache and the G to gfree (goexit0).
 //
 //   go() -> Idle -> Runnable -> Running -> Dead -> Idle
 //                      ^           |
