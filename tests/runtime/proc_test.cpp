@@ -65,6 +65,33 @@ TEST_CASE("go: a loop of go() calls runs its fibers as it goes, so only a few ri
   });
 }
 
+TEST_CASE("go: a fiber holding a Mutex may spawn many fibers that want it, past a full run queue") {
+  // go() yields when the run queue fills; the fibers that then run park on
+  // the Mutex the spawner holds, which lets the spawner go on. Once it
+  // unlocks, every one of them gets the Mutex in turn.
+  static constexpr int kN = gort_test::scaled(5'000);
+  for_each_procs([](int) {
+    gort::Mutex mu;
+    int inside = 0;  // under mu
+    gort::WaitGroup wg;
+    wg.add(kN);
+    mu.lock();
+    for (int i = 0; i < kN; i++) {
+      gort::go([&] {
+        mu.lock();
+        inside++;
+        mu.unlock();
+        wg.done();
+      });
+    }
+    const int before_unlock = inside;
+    mu.unlock();
+    wg.wait();
+    CHECK(before_unlock == 0);
+    CHECK(inside == kN);
+  });
+}
+
 TEST_CASE("go: arguments are copied or moved into the fiber, move-only ones included") {
   for_each_procs([](int) {
     std::atomic<int> sum{0};
