@@ -90,8 +90,6 @@ struct G {
 // runtime bug, reported as a fatal error.
 void casgstatus(G* gp, GStatus from, GStatus to);
 
-// GQueue: an intrusive FIFO of Gs linked through schedlink (no ownership of
-// its own: the caller's lock protects it).
 // prefetch_g asks for the first four cache lines of gp, which is about to
 // run or be reused: a G waiting in a queue or free list was last touched long
 // ago or on another core, and a pointer chase cannot overlap its misses.
@@ -109,6 +107,8 @@ struct GFreeBatch {
   std::uint32_t n = 0;
 };
 
+// GQueue: an intrusive FIFO of Gs linked through schedlink (no ownership of
+// its own: the caller's lock protects it).
 struct GQueue {
   G* head = nullptr;
   G* tail = nullptr;

@@ -3,9 +3,9 @@
 // Gs are carved, one after another, from 2 MiB chunks of anonymous memory,
 // never freed during a run (a dead G goes to a free list, proc.cpp). From
 // the second chunk on, a chunk asks for transparent huge pages
-// (madvise(MADV_HUGEPAGE)): a million Gs are 300 MB, which 4 KiB pages put
-// far past the TLB's reach, and a spawner that queues them all touches each
-// twice (spawn, run). The first chunk stays in small pages, so that a
+// (madvise(MADV_HUGEPAGE)): a million Gs (parked fibers, or spawns queued
+// from a thread outside the runtime) are 300 MB, which 4 KiB pages put far
+// past the TLB's reach. The first chunk stays in small pages, so that a
 // program with a few thousand fibers does not pay a 2 MiB page for them.
 #pragma once
 

@@ -8,9 +8,10 @@
 // it, i.e. after some consumer's CAS succeeded, so a successful CAS always
 // took slots that were still valid.
 //
-// runqget prefetches the G kPrefetchAhead places behind the one it returns: a queued G
-// was made on another core or long ago (a spawner can queue a million), so
-// its cache lines are cold, and the run of the Gs before it hides the miss.
+// runqget prefetches the G kPrefetchAhead places behind the one it returns:
+// a queued G was made on another core (a steal, a batch from the global
+// queue) or long ago, so its cache lines are cold, and the run of the Gs
+// before it hides the miss.
 #include "p.hpp"
 #include "sched.hpp"
 

@@ -164,7 +164,7 @@ int retake(Sched& s, std::vector<PTick>& ticks, std::int64_t now, bool debug) {
              goid);
     t.since = now;
     n++;
-    S().n_retakes.fetch_add(1, std::memory_order_relaxed);
+    s.n_retakes.fetch_add(1, std::memory_order_relaxed);
     startm(pp, false);  // Go's handoffp: pp has work, so an M runs it now
   }
   return n;
